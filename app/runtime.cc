@@ -1,0 +1,304 @@
+#include "app/runtime.h"
+
+#include <jemalloc/jemalloc.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "app/summary.h"
+#include "dpdk/dispatcher.h"
+#include "dpdk/eal.h"
+#include "dpdk/mbuf_fields.h"
+#include "dpdk/pcap_source.h"
+#include "dpdk/port.h"
+#include "engine/control/record_writer.h"
+#include "engine/worker/worker.h"
+
+namespace loupe {
+namespace {
+
+constexpr uint32_t kReaderMbufs = 8191;
+constexpr uint32_t kRecordBurst = 64;
+
+using Clock = std::chrono::steady_clock;
+
+// Signals are taken synchronously by the control loop through a signalfd;
+// they are blocked before EAL starts its threads, so no lcore ever runs a
+// handler.
+class SignalWatch {
+ public:
+  SignalWatch() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  }
+  ~SignalWatch() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // The signal number received since the last call, or 0.
+  int poll() {
+    signalfd_siginfo info;
+    if (fd_ >= 0 && read(fd_, &info, sizeof(info)) == sizeof(info))
+      return static_cast<int>(info.ssi_signo);
+    return 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+uint32_t memory_estimate_mb(const Config& c, bool offline) {
+  const uint64_t per_flow = sizeof(Flow) + 128;  // entry + hash bucket share and key copy
+  const uint64_t mbuf = RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(rte_mbuf) + 128;
+  uint64_t bytes = uint64_t{c.workers.count} * uint64_t{c.flow.capacity} * per_flow;
+  bytes += offline ? uint64_t{kReaderMbufs} * mbuf
+                   : uint64_t{c.workers.count} * uint64_t{c.dpdk.mbufs_per_worker} * mbuf;
+  bytes += uint64_t{c.workers.count} *
+           (uint64_t{c.output.ring_size} * sizeof(FlowRecord) + uint64_t{c.workers.ring_size} * 8);
+  return static_cast<uint32_t>(bytes >> 20) + 128;  // + EAL's own needs
+}
+
+rte_ring* make_ring(const std::string& name, uint32_t esize, uint32_t count, int socket) {
+  rte_ring* r = rte_ring_create_elem(name.c_str(), esize, count, socket,
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+  if (r == nullptr)
+    throw std::runtime_error("cannot create ring " + name + ": " + rte_strerror(rte_errno));
+  return r;
+}
+
+rte_mempool* make_pool(const std::string& name, uint32_t n, uint32_t cache, int socket) {
+  rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), n, cache, 0,
+                                           RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  if (p == nullptr)
+    throw std::runtime_error("cannot create mempool " + name + " of " + std::to_string(n) +
+                             " mbufs: " + rte_strerror(rte_errno));
+  return p;
+}
+
+int worker_main(void* arg) { return static_cast<Worker*>(arg)->run(); }
+
+class Runtime {
+ public:
+  Runtime(const Config& config, const RunOptions& options)
+      : config_(config), offline_(!options.inputs.empty()), inputs_(options.inputs) {}
+
+  int run();
+
+ private:
+  void start();
+  void drain_records();
+  void control_loop_offline();
+  void control_loop_live();
+  void stop_workers();
+
+  const Config& config_;
+  bool offline_;
+  std::vector<std::string> inputs_;
+  SignalWatch signals_;
+  EalPlan plan_;
+  MbufFields fields_;
+  std::vector<rte_mempool*> pools_;
+  std::vector<rte_ring*> inputs_rings_;
+  std::vector<rte_ring*> outputs_;
+  std::vector<OpenPort> ports_;
+  std::unique_ptr<PcapSource> source_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<RecordWriter> writer_;
+  Clock::time_point t0_ = Clock::now();
+  std::optional<double> first_packet_ms_;
+  int stopped_by_ = 0;
+};
+
+void Runtime::start() {
+  const uint32_t n = config_.workers.count;
+  plan_ = plan_eal(config_, offline_, memory_estimate_mb(config_, offline_));
+  init_eal(plan_);
+  if (rte_lcore_count() != n + 1)
+    throw std::runtime_error("EAL started " + std::to_string(rte_lcore_count()) +
+                             " lcores, expected " + std::to_string(n + 1));
+  fields_ = MbufFields::register_all();
+  writer_ = std::make_unique<RecordWriter>(config_.output.flows);
+
+  const int socket = static_cast<int>(rte_socket_id());
+  bool need_dispatch = offline_;
+  if (offline_) {
+    pools_.push_back(make_pool("reader", kReaderMbufs, config_.dpdk.mbuf_cache, socket));
+    source_ = std::make_unique<PcapSource>(inputs_, pools_[0], fields_);
+  } else {
+    if (config_.ports.empty())
+      throw std::runtime_error("no input: give -r FILE|DIR, or configure ports: in the config");
+    for (uint32_t i = 0; i < n; i++)
+      pools_.push_back(make_pool("rx_w" + std::to_string(i), config_.dpdk.mbufs_per_worker,
+                                 config_.dpdk.mbuf_cache, socket));
+    ports_ = open_ports(config_, pools_);
+    for (const OpenPort& p : ports_) need_dispatch |= p.dispatched;
+  }
+  if (need_dispatch) {
+    for (uint32_t i = 0; i < n; i++)
+      inputs_rings_.push_back(make_ring("in_w" + std::to_string(i), sizeof(void*),
+                                        config_.workers.ring_size, socket));
+    dispatcher_ = std::make_unique<Dispatcher>(inputs_rings_, offline_, config_.workers.burst);
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    outputs_.push_back(make_ring("out_w" + std::to_string(i), sizeof(FlowRecord),
+                                 config_.output.ring_size, socket));
+    WorkerSetup s;
+    s.id = i;
+    s.socket = socket;
+    s.offline = offline_;
+    s.yield_when_idle = plan_.shared_cpus;
+    s.input = need_dispatch ? inputs_rings_[i] : nullptr;
+    for (const OpenPort& p : ports_)
+      if (!p.dispatched) s.queues.push_back({p.port_id, static_cast<uint16_t>(i)});
+    s.output = outputs_[i];
+    s.fields = fields_;
+    workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
+  }
+  uint32_t i = 0;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    rte_eal_remote_launch(worker_main, workers_[i++].get(), lcore);
+  }
+}
+
+void Runtime::drain_records() {
+  FlowRecord recs[kRecordBurst];
+  for (rte_ring* r : outputs_) {
+    unsigned got;
+    while ((got = rte_ring_sc_dequeue_burst_elem(r, recs, sizeof(FlowRecord), kRecordBurst,
+                                                 nullptr)) > 0)
+      for (unsigned k = 0; k < got; k++) writer_->write(recs[k]);
+  }
+}
+
+void Runtime::stop_workers() {
+  for (auto& w : workers_) w->request_stop();
+  for (;;) {
+    drain_records();
+    bool all = true;
+    for (auto& w : workers_) all &= w->done();
+    if (all) break;
+    std::this_thread::yield();
+  }
+  rte_eal_mp_wait_lcore();
+  drain_records();
+  writer_->flush();
+}
+
+void Runtime::control_loop_offline() {
+  rte_mbuf* pkts[FlowTable::kMaxBurst];
+  const uint32_t burst = std::min<uint32_t>(config_.workers.burst, FlowTable::kMaxBurst);
+  bool reading = true;
+  while (reading || dispatcher_->pending()) {
+    if (int sig = signals_.poll()) {
+      stopped_by_ = sig;
+      reading = false;  // what is read is finished; nothing more is read
+    }
+    bool progressed = false;
+    if (dispatcher_->pending()) {
+      progressed = dispatcher_->flush();
+    } else if (reading) {
+      const uint32_t n = source_->read_burst(pkts, burst);
+      if (n > 0) {
+        if (!first_packet_ms_)
+          first_packet_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
+        dispatcher_->dispatch(pkts, n, source_->clock_ns());
+        progressed = true;
+      } else if (source_->eof()) {
+        reading = false;
+      }
+    }
+    drain_records();
+    if (!progressed && plan_.shared_cpus) std::this_thread::yield();
+  }
+}
+
+void Runtime::control_loop_live() {
+  rte_mbuf* pkts[FlowTable::kMaxBurst];
+  const uint16_t burst =
+      static_cast<uint16_t>(std::min<uint32_t>(config_.workers.burst, FlowTable::kMaxBurst));
+  std::fprintf(stderr, "loupe: capturing on %zu port(s) with %u worker(s); SIGINT/SIGTERM stops\n",
+               ports_.size(), config_.workers.count);
+  for (;;) {
+    if (int sig = signals_.poll()) {
+      stopped_by_ = sig;
+      break;
+    }
+    bool progressed = false;
+    for (const OpenPort& p : ports_) {
+      if (!p.dispatched) continue;
+      const uint16_t n = rte_eth_rx_burst(p.port_id, 0, pkts, burst);
+      if (n == 0) continue;
+      dispatcher_->dispatch(pkts, n, 0);
+      progressed = true;
+    }
+    drain_records();
+    if (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
+int Runtime::run() {
+  try {
+    start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "loupe: %s\n", e.what());
+    return 1;
+  }
+  const double startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
+  if (offline_)
+    control_loop_offline();
+  else
+    control_loop_live();
+  stop_workers();
+
+  SummaryInput in;
+  in.workers = &workers_;
+  in.ports = &ports_;
+  in.source = source_.get();
+  in.dispatcher_drops = dispatcher_ ? dispatcher_->ring_drops() : 0;
+  in.records_written = writer_->written();
+  in.startup_ms = startup_ms;
+  in.first_packet_ms = first_packet_ms_.value_or(-1);
+  in.eal_memory_mb = plan_.memory_mb;
+  in.stopped_by = stopped_by_;
+  if (source_)
+    for (const std::string& e : source_->stats().errors) std::fprintf(stderr, "loupe: %s\n", e.c_str());
+  if (config_.output.summary) print_summary(stderr, in);
+  if (config_.output.jemalloc_stats) malloc_stats_print(nullptr, nullptr, nullptr);
+
+  const bool input_errors = source_ && !source_->stats().errors.empty();
+  workers_.clear();
+  close_ports(ports_);
+  source_.reset();
+  cleanup_eal();
+  return input_errors ? 2 : 0;
+}
+
+}  // namespace
+
+int run(const Config& config, const RunOptions& options) {
+  Runtime rt(config, options);
+  return rt.run();
+}
+
+}  // namespace loupe

@@ -1,0 +1,31 @@
+// The whole effective configuration of one loupe run: plain typed structs,
+// filled once by the loader (config/loader.h) from YAML and --set overrides,
+// validated against the schemas each module declares next to its struct,
+// then shared read-only by every thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/schema_fwd.h"
+#include "dpdk/dpdk_config.h"
+#include "engine/control/output_config.h"
+#include "engine/flow/flow_config.h"
+#include "engine/worker/worker_config.h"
+
+namespace loupe {
+
+struct Config {
+  WorkersConfig workers;
+  DpdkConfig dpdk;
+  std::vector<PortConfig> ports;
+  FlowConfig flow;
+  OutputConfig output;
+
+  bool operator==(const Config&) const = default;
+};
+
+// The root schema (config/config.cc): one section per module.
+void describe(config::Section<Config>& s);
+
+}  // namespace loupe

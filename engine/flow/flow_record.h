@@ -1,0 +1,37 @@
+// A flow record as it travels from a worker to the control core: plain data,
+// copied into the worker's output ring, formatted as JSON on the control core
+// (Community ID and text are computed there, off the packet path).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/flow/flow.h"
+
+namespace loupe {
+
+struct FlowRecord {
+  FlowKey key;
+  uint64_t flow_id;
+  uint64_t first_ns;
+  uint64_t last_ns;
+  uint64_t pkts[2];   // per canonical side
+  uint64_t bytes[2];
+  uint8_t client;     // canonical side of the client
+  FlowState state;
+  EndReason reason;
+  uint8_t icmp_type;
+  uint8_t icmp_code;
+  uint8_t worker;
+  uint8_t pad[2];
+};
+static_assert(sizeof(FlowRecord) % 8 == 0, "ring elements are 8-byte multiples");
+
+// Receives every flow that ends (or reports an interim record). Called by the
+// flow table on its worker; the implementation must not block.
+class FlowSink {
+ public:
+  virtual ~FlowSink() = default;
+  virtual void on_flow_record(const Flow& flow, EndReason reason) = 0;
+};
+
+}  // namespace loupe

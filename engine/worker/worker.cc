@@ -1,0 +1,210 @@
+#include "engine/worker/worker.h"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <sched.h>
+
+#include <chrono>
+#include <string>
+
+namespace loupe {
+namespace {
+constexpr uint32_t kMaxBurst = FlowTable::kMaxBurst;
+constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
+
+std::string table_name(uint32_t id) { return "flows_w" + std::to_string(id); }
+}  // namespace
+
+Worker::Worker(const Config& config, WorkerSetup setup)
+    : config_(config),
+      setup_(std::move(setup)),
+      fragments_(config.flow.fragments, uint64_t{config.flow.fragment_timeout} * kNsPerSec),
+      table_(config.flow, table_name(setup_.id).c_str(), setup_.id, setup_.socket, *this),
+      block_on_full_(setup_.offline),
+      tsc0_(rte_rdtsc()),
+      epoch0_ns_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count())),
+      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())) {}
+
+uint64_t Worker::tsc_now_ns() const {
+  return epoch0_ns_ + static_cast<uint64_t>(static_cast<double>(rte_rdtsc() - tsc0_) * ns_per_tsc_);
+}
+
+void Worker::on_flow_record(const Flow& f, EndReason reason) {
+  FlowRecord r;
+  r.key = f.key;
+  r.flow_id = f.flow_id;
+  r.first_ns = f.first_ns;
+  r.last_ns = f.last_ns;
+  for (int s = 0; s < 2; s++) {
+    r.pkts[s] = f.pkts[s] - f.reported_pkts[s];
+    r.bytes[s] = f.bytes[s] - f.reported_bytes[s];
+  }
+  r.client = f.client;
+  r.state = f.state;
+  r.reason = reason;
+  r.icmp_type = f.icmp_type;
+  r.icmp_code = f.icmp_code;
+  r.worker = static_cast<uint8_t>(setup_.id);
+  r.pad[0] = r.pad[1] = 0;
+  if (setup_.output == nullptr) return;
+  while (rte_ring_sp_enqueue_elem(setup_.output, &r, sizeof(r)) != 0) {
+    if (!block_on_full_) {
+      counters_.record_drops.add();
+      return;
+    }
+    // Offline (or flushing at shutdown) nothing is lost by waiting: the
+    // control core drains the ring.
+    rte_pause();
+  }
+  counters_.records.add();
+}
+
+template <bool kOffline>
+void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_ns) {
+  Decoded dec[kMaxBurst];
+  FlowKey keys[kMaxBurst];
+  const FlowKey* key_ptrs[kMaxBurst];
+  uint32_t sigs[kMaxBurst];
+  uint32_t idx[kMaxBurst];
+  uint8_t side[kMaxBurst];
+  uint64_t ts[kMaxBurst];
+  uint32_t wire[kMaxBurst];
+  uint32_t m = 0;
+  uint64_t rx_bytes = 0;
+
+  for (uint32_t i = 0; i < n; i++) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    const rte_mbuf* mb = pkts[i];
+    const uint64_t t = kOffline ? setup_.fields.ts(mb) : live_now_ns;
+    const uint32_t len = kOffline ? setup_.fields.wire_len(mb) : mb->pkt_len;
+    rx_bytes += len;
+    Decoded& d = dec[m];
+    Malformed why = decoder_.decode(rte_pktmbuf_mtod(mb, const uint8_t*), mb->data_len, d);
+    if (likely(why == Malformed::ok) && unlikely(d.is_fragment) && !fragments_.resolve(d, t))
+      why = Malformed::fragment_orphan;
+    if (unlikely(why != Malformed::ok)) {
+      counters_.malformed.add();
+      counters_.malformed_by[static_cast<int>(why)].add();
+      if (t > clock_ns_) clock_ns_ = t;
+      continue;
+    }
+    side[m] = make_flow_key(d, keys[m]);
+    key_ptrs[m] = &keys[m];
+    sigs[m] = FlowTable::hash(keys[m]);
+    ts[m] = t;
+    wire[m] = len;
+    m++;
+  }
+  counters_.rx_packets.add(n);
+  counters_.rx_bytes.add(rx_bytes);
+  if (m == 0) return;
+
+  table_.lookup_burst(key_ptrs, sigs, m, idx);
+  const uint64_t epoch = table_.epoch();
+  for (uint32_t j = 0; j < m; j++) {
+    // A flow removed earlier in this burst (timed out, evicted) may have
+    // freed an index looked up above: look the rest up again.
+    const uint32_t known = table_.epoch() == epoch ? idx[j] : kNoFlow;
+    if (ts[j] > clock_ns_) clock_ns_ = ts[j];
+    const uint32_t f = table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j]);
+    table_.update(f, side[j], dec[j], wire[j], ts[j]);
+  }
+  counters_.processed.add(m);
+  table_.advance(clock_ns_);
+}
+
+template void Worker::process_burst<true>(rte_mbuf* const*, uint32_t, uint64_t);
+template void Worker::process_burst<false>(rte_mbuf* const*, uint32_t, uint64_t);
+
+void Worker::advance_clock(uint64_t ns) {
+  if (ns > clock_ns_) clock_ns_ = ns;
+  table_.advance(clock_ns_);
+}
+
+template <bool kOffline>
+void Worker::loop() {
+  const uint32_t burst = config_.workers.burst < kMaxBurst ? config_.workers.burst : kMaxBurst;
+  void* entries[kMaxBurst];
+  rte_mbuf* pkts[kMaxBurst];
+  uint32_t idle = 0;
+  bool stopping = false;
+  for (;;) {
+    uint32_t got = 0;
+    if (setup_.input != nullptr) {
+      const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
+      got += n;
+      // Packets and clock ticks, in the order the reader sent them.
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < n; i++) {
+        if (is_tick(entries[i])) {
+          if (k) {
+            process_burst<kOffline>(pkts, k, kOffline ? 0 : tsc_now_ns());
+            rte_pktmbuf_free_bulk(pkts, k);
+            k = 0;
+          }
+          advance_clock(tick_ns(entries[i]));
+        } else {
+          pkts[k++] = static_cast<rte_mbuf*>(entries[i]);
+        }
+      }
+      if (k) {
+        process_burst<kOffline>(pkts, k, kOffline ? 0 : tsc_now_ns());
+        rte_pktmbuf_free_bulk(pkts, k);
+      }
+    }
+    if constexpr (!kOffline) {
+      for (const RxQueue& q : setup_.queues) {
+        const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, static_cast<uint16_t>(burst));
+        if (n == 0) continue;
+        got += n;
+        process_burst<false>(pkts, n, tsc_now_ns());
+        rte_pktmbuf_free_bulk(pkts, n);
+      }
+    }
+    if (got) {
+      counters_.busy_polls.add();
+      idle = 0;
+      continue;
+    }
+    counters_.idle_polls.add();
+    if (stop_.load(std::memory_order_acquire)) {
+      // Offline the control core asks only once the reader has queued its
+      // last packet; one more empty poll after seeing the request proves the
+      // ring is drained.
+      if (stopping) break;
+      stopping = true;
+      continue;
+    }
+    if constexpr (!kOffline) {
+      // Timers run on wall time even when no packet arrives.
+      if ((++idle & 1023) == 0) advance_clock(tsc_now_ns());
+    } else {
+      ++idle;
+    }
+    if (setup_.yield_when_idle && idle > 16)
+      sched_yield();
+    else
+      rte_pause();
+  }
+}
+
+int Worker::run() {
+  if (setup_.offline)
+    loop<true>();
+  else
+    loop<false>();
+  block_on_full_ = true;  // no packet is being read any more: nothing lost by waiting
+  table_.flush_all(EndReason::shutdown);
+  done_.store(true, std::memory_order_release);
+  return 0;
+}
+
+}  // namespace loupe

@@ -1,0 +1,97 @@
+// One Worker per worker lcore. It owns everything of its core: its inputs
+// (RX queue i of every port, or its ring from the software dispatcher), the
+// decoder and fragment tracker, the flow table, its counters, and the
+// producer end of its output ring to the control core. Built on the main
+// lcore at start (so all its memory exists before the first packet), then run
+// to completion on its lcore; only that lcore touches it until done().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "config/config.h"
+#include "dpdk/mbuf_fields.h"
+#include "engine/decode/decoder.h"
+#include "engine/flow/flow_record.h"
+#include "engine/flow/flow_table.h"
+#include "engine/worker/worker_counters.h"
+
+struct rte_ring;
+struct rte_mbuf;
+
+namespace loupe {
+
+struct RxQueue {
+  uint16_t port;
+  uint16_t queue;
+};
+
+// Entries of a dispatcher -> worker ring are mbuf pointers or clock ticks:
+// a tick carries the reader's clock (ns) shifted left by one with bit 0 set,
+// which no mbuf pointer has.
+inline void* make_tick(uint64_t ns) { return reinterpret_cast<void*>((ns << 1) | 1); }
+inline bool is_tick(const void* p) { return reinterpret_cast<uintptr_t>(p) & 1; }
+inline uint64_t tick_ns(const void* p) { return reinterpret_cast<uintptr_t>(p) >> 1; }
+
+struct WorkerSetup {
+  uint32_t id = 0;
+  int socket = 0;
+  bool offline = false;          // capture clock from the input; never drop records
+  bool yield_when_idle = false;  // lcores share CPUs: give the CPU away when idle
+  rte_ring* input = nullptr;     // from the dispatcher, or null
+  std::vector<RxQueue> queues;   // polled directly
+  rte_ring* output = nullptr;    // FlowRecord elements to the control core (SPSC)
+  MbufFields fields;
+};
+
+class Worker final : public FlowSink {
+ public:
+  Worker(const Config& config, WorkerSetup setup);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // The lcore entry point: polls until asked to stop, then ends every open
+  // flow with reason "shutdown" and marks itself done.
+  int run();
+
+  // Control core side. Offline, stop means "when your input ring is empty";
+  // live, it means now.
+  void request_stop() { stop_.store(true, std::memory_order_release); }
+  bool done() const { return done_.load(std::memory_order_acquire); }
+
+  uint32_t id() const { return setup_.id; }
+  const WorkerCounters& counters() const { return counters_; }
+  const FlowTable& flows() const { return table_; }
+
+  void on_flow_record(const Flow& flow, EndReason reason) override;
+
+  // Decodes and accounts a burst of packets; the caller frees them. Offline,
+  // time and wire length come from the mbufs' fields; live, from the
+  // arguments. Public so benchmarks and tests drive the real pipeline.
+  template <bool kOffline>
+  void process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_ns);
+  // Offline: advances the capture clock and runs the timers.
+  void advance_clock(uint64_t ns);
+
+ private:
+  template <bool kOffline>
+  void loop();
+  uint64_t tsc_now_ns() const;
+
+  const Config& config_;
+  WorkerSetup setup_;
+  Decoder decoder_;
+  FragmentTracker fragments_;
+  FlowTable table_;
+  WorkerCounters counters_;
+  uint64_t clock_ns_ = 0;
+  bool block_on_full_;
+  uint64_t tsc0_;
+  uint64_t epoch0_ns_;
+  double ns_per_tsc_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+};
+
+}  // namespace loupe

@@ -1,0 +1,38 @@
+// Every counter a worker keeps, declared once: the struct fields, the names
+// in the exit summary and (later) the metric names and help all come from
+// these lists.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/common/counter.h"
+#include "engine/decode/decoded.h"
+#include "engine/flow/flow.h"
+
+namespace loupe {
+
+//   X(name, help)
+#define LOUPE_WORKER_COUNTERS(X)                                              \
+  X(rx_packets, "packets the worker received")                                \
+  X(rx_bytes, "wire bytes the worker received")                               \
+  X(processed, "packets decoded and accounted to a flow")                     \
+  X(malformed, "packets not accounted to a flow, all reasons")                \
+  X(records, "flow records sent to the control core")                         \
+  X(record_drops, "flow records lost: output ring full (live capture only)")  \
+  X(busy_polls, "polls that returned packets")                                \
+  X(idle_polls, "polls that returned nothing")
+
+struct WorkerCounters {
+#define LOUPE_X(name, help) Counter name;
+  LOUPE_WORKER_COUNTERS(LOUPE_X)
+#undef LOUPE_X
+  Counter malformed_by[static_cast<int>(Malformed::count)];
+};
+
+inline constexpr const char* kWorkerCounterNames[] = {
+#define LOUPE_X(name, help) #name,
+    LOUPE_WORKER_COUNTERS(LOUPE_X)
+#undef LOUPE_X
+};
+
+}  // namespace loupe
