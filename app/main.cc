@@ -22,9 +22,9 @@ void print_build_info() {
   size_t len = sizeof(je);
   mallctl("version", &je, &len, nullptr, 0);
   std::printf("loupe %s\n", LOUPE_VERSION);
-  std::printf("DPDK %s\n", rte_version());
+  std::printf("%s\n", rte_version());
   std::printf("nDPI %s\n", ndpi_revision());
-  std::printf("LuaJIT %s\n", LUAJIT_VERSION);
+  std::printf("%s\n", LUAJIT_VERSION);
   std::printf("Hyperscan %s\n", hs_version());
   std::printf("jemalloc %s\n", je ? je : LOUPE_JEMALLOC_VERSION);
 }

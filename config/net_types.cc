@@ -1,10 +1,9 @@
 #include "config/net_types.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace loupe {
 

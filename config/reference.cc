@@ -1,8 +1,8 @@
 // Schema → Markdown: the configuration reference in docs/ is this output, so
 // it can never drift from what the loader accepts.
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 #include "config/schema_io.h"
 
@@ -40,9 +40,12 @@ std::string shown_default(const FieldSpec& f, const void* object) {
   return code("[" + items + "]");
 }
 
-bool is_leaf(const FieldSpec& f) {
-  return f.kind != Kind::kSection && f.kind != Kind::kObjectList;
+void write_rules(std::string& out, const SectionSpec& spec) {
+  out += "\n";
+  for (const CheckSpec& check : spec.checks) out += fmt::format("- {}\n", check.rule);
 }
+
+bool is_leaf(const FieldSpec& f) { return f.kind != Kind::kSection && f.kind != Kind::kObjectList; }
 
 // `path` is the section's key path ("flow.timeouts", "ports"; "" for the
 // root), `level` its heading depth. Keys of list items show as "ports.N.name".
@@ -60,9 +63,10 @@ void write_section(std::string& out, const SectionSpec& spec, const void* defaul
           path, spec.fields.front().name);
     }
   }
-  if (!spec.rules.empty()) {
-    out += "\nRules:\n\n";
-    for (const std::string& rule : spec.rules) out += fmt::format("- {}\n", rule);
+  // The root's rules span sections: they read better after all of them.
+  if (!spec.checks.empty() && field != nullptr) {
+    out += "\nRules:\n";
+    write_rules(out, spec);
   }
   bool table = false;
   for (const FieldSpec& f : spec.fields) {
@@ -85,6 +89,10 @@ void write_section(std::string& out, const SectionSpec& spec, const void* defaul
       const auto item = f.section->make_default();
       write_section(out, *f.section, item.get(), prefix + f.name, &f, level + 1);
     }
+  }
+  if (!spec.checks.empty() && field == nullptr) {
+    out += "\n## Rules across sections\n";
+    write_rules(out, spec);
   }
 }
 

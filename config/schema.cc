@@ -1,11 +1,11 @@
 #include "config/schema.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "config/config_error.h"
 
@@ -31,6 +31,29 @@ void add_field(SectionSpec& spec, std::string name) {
   }
   spec.fields.emplace_back();
   spec.fields.back().name = std::move(name);
+}
+
+namespace {
+
+// A field path through nested sections ("dpdk.rx_desc"), as checks name them.
+const FieldSpec* find_path(const SectionSpec& spec, std::string_view path) {
+  const size_t dot = path.find('.');
+  const FieldSpec* f = spec.find(path.substr(0, dot));
+  if (f == nullptr || dot == std::string_view::npos) return f;
+  if (f->kind != Kind::kSection) return nullptr;
+  return find_path(*f->section, path.substr(dot + 1));
+}
+
+}  // namespace
+
+void add_check(SectionSpec& spec, CheckSpec check) {
+  for (const std::string& name : check.reads) {
+    if (find_path(spec, name) == nullptr) {
+      throw std::logic_error(
+          fmt::format("schema: check {:?} reads unknown field {:?}", check.rule, name));
+    }
+  }
+  spec.checks.push_back(std::move(check));
 }
 
 FieldBuilder& FieldBuilder::help(std::string text) {
@@ -82,8 +105,8 @@ std::optional<Scalar> parse_unsigned(const FieldSpec& f, std::string_view text, 
     return std::nullopt;
   }
   if (quoted) {
-    *why = fmt::format("expected an unsigned integer, got the string {:?} (remove the quotes)",
-                       text);
+    *why =
+        fmt::format("expected an unsigned integer, got the string {:?} (remove the quotes)", text);
     return std::nullopt;
   }
   uint64_t value = 0;
@@ -265,10 +288,18 @@ std::string lower(std::string_view s) {
 
 std::string closest_field(const SectionSpec& spec, std::string_view key) {
   const std::string wanted = lower(key);
+  const size_t limit = std::max<size_t>(2, wanted.size() / 3) + 1;
   std::string best;
-  size_t best_distance = std::max<size_t>(2, wanted.size() / 3) + 1;
+  size_t best_distance = limit;
   for (const FieldSpec& f : spec.fields) {
-    const size_t distance = edit_distance(wanted, f.name);
+    size_t distance = edit_distance(wanted, f.name);
+    // "hugepages" for "huge", "ring" for "ring_size": a longer or shorter
+    // spelling of the same word, far in edits but plainly meant.
+    const std::string_view shorter = wanted.size() < f.name.size() ? wanted : f.name;
+    const std::string_view longer = wanted.size() < f.name.size() ? f.name : wanted;
+    if (shorter.size() >= 3 && longer.substr(0, shorter.size()) == shorter) {
+      distance = std::min(distance, limit - 1);
+    }
     if (distance < best_distance) {
       best = f.name;
       best_distance = distance;

@@ -49,16 +49,24 @@ using Scalar = std::variant<bool, uint64_t, std::string, IpAddress, Cidr>;
 
 // What a section check reports through. A key names the offending field
 // relative to the checked section ("pci", or "ports.1.name" from the root);
-// "" means the section itself. The loader turns the key into a file position.
+// "" means the section itself. The loader turns keys into a file position.
 class Issues {
  public:
   struct Issue {
     std::string key;
     std::string message;
+    // When set, the error is about these fields together and points at the
+    // one written last (the override that broke the rule), else at `key`.
+    std::vector<std::string> culprits;
   };
 
   void error(std::string key, std::string message) {
-    found_.push_back({std::move(key), std::move(message)});
+    found_.push_back({std::move(key), std::move(message), {}});
+  }
+  // An error about the section as a whole, caused by whichever of `culprits`
+  // was written last.
+  void error_latest_of(std::vector<std::string> culprits, std::string message) {
+    found_.push_back({"", std::move(message), std::move(culprits)});
   }
   const std::vector<Issue>& found() const { return found_; }
 
@@ -94,11 +102,16 @@ struct FieldSpec {
   std::function<const void*(const void*, size_t)> const_item;
 };
 
+// A rule over several fields, run on the final struct after every override.
+struct CheckSpec {
+  std::string rule;                // one line, for the reference
+  std::vector<std::string> reads;  // fields of the section it reads
+  std::function<void(const void*, Issues&)> run;
+};
+
 struct SectionSpec {
   std::vector<FieldSpec> fields;  // in declaration order, which is also dump order
-  // Rules over several fields, run on the final struct after every override.
-  std::vector<std::function<void(const void*, Issues&)>> checks;
-  std::vector<std::string> rules;  // one line per check, for the reference
+  std::vector<CheckSpec> checks;
   // A default-constructed instance: where the reference reads defaults.
   std::function<std::shared_ptr<const void>()> make_default;
 
@@ -143,8 +156,7 @@ struct ScalarTraits<bool> {
 };
 
 template <std::unsigned_integral U>
-  requires(!std::same_as<U, bool>)
-struct ScalarTraits<U> {
+requires(!std::same_as<U, bool>) struct ScalarTraits<U> {
   static constexpr Kind kKind = Kind::kUnsigned;
   static constexpr const char* kName = sizeof(U) == 1   ? "u8"
                                        : sizeof(U) == 2 ? "u16"
@@ -240,9 +252,8 @@ class Section {
 
   // An enum member, spelled in YAML by the names given here.
   template <typename E>
-    requires std::is_enum_v<E>
-  FieldBuilder enumeration(std::string name, E T::*member,
-                           std::initializer_list<std::pair<const char*, E>> values) {
+  requires std::is_enum_v<E> FieldBuilder enumeration(
+      std::string name, E T::*member, std::initializer_list<std::pair<const char*, E>> values) {
     FieldSpec& f = add(std::move(name));
     f.kind = Kind::kEnum;
     f.type_name = "enum";
@@ -289,11 +300,16 @@ class Section {
   }
 
   // A rule over several fields, checked once the whole config (file and
-  // overrides) is in. `rule` is one line for the reference.
-  void check(std::string rule, std::function<void(const T&, Issues&)> fn) {
-    spec_->rules.push_back(std::move(rule));
-    spec_->checks.push_back(
-        [fn = std::move(fn)](const void* o, Issues& issues) { fn(*static_cast<const T*>(o), issues); });
+  // overrides) is in. `rule` is one line for the reference. `reads` names the
+  // fields it looks at ("pci", or "dpdk.rx_desc" through nested sections):
+  // when one of them had a bad value, and so kept its old one, the check is
+  // skipped rather than report a consequence of that error.
+  void check(std::string rule, std::vector<std::string> reads,
+             std::function<void(const T&, Issues&)> fn) {
+    add_check(*spec_, {std::move(rule), std::move(reads),
+                       [fn = std::move(fn)](const void* o, Issues& issues) {
+                         fn(*static_cast<const T*>(o), issues);
+                       }});
   }
 
  private:
@@ -303,8 +319,11 @@ class Section {
   SectionSpec* spec_;
 };
 
-// Out of line so that it names no type: one copy serves every Section<T>.
+// Out of line so that they name no type: one copy serves every Section<T>.
+// Both throw std::logic_error on a schema bug (a repeated name, a check
+// reading a field not declared before it).
 void add_field(SectionSpec& spec, std::string name);
+void add_check(SectionSpec& spec, CheckSpec check);
 
 template <typename T>
 FieldSpec& Section<T>::add(std::string name) {

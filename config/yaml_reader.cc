@@ -1,14 +1,13 @@
 // YAML → struct through a schema: the file first, then --set overrides, then
 // the range and cross-field checks on the result. Every problem is collected
 // with the position of the text that caused it.
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "config/schema_io.h"
 
@@ -21,6 +20,7 @@ struct Location {
   std::string file;
   int line = 0;
   int col = 0;
+  uint64_t written = 0;  // write order, when it is where a value was written
 };
 
 std::string join(const std::string& path, std::string_view key) {
@@ -58,7 +58,8 @@ std::string expected(const FieldSpec& f, Kind kind) {
 
 std::string unknown_key(const SectionSpec& spec, const std::string& path, std::string_view name) {
   const std::string near = closest_field(spec, name);
-  if (!near.empty()) return fmt::format("{}: unknown key; did you mean {:?}?", join(path, name), near);
+  if (!near.empty())
+    return fmt::format("{}: unknown key; did you mean {:?}?", join(path, name), near);
   std::string allowed;
   for (const FieldSpec& f : spec.fields) allowed += allowed.empty() ? f.name : ", " + f.name;
   return fmt::format("{}: unknown key (allowed here: {})", join(path, name), allowed);
@@ -97,8 +98,9 @@ class Reader {
   int value_col_ = 0;
   // Path → where its current value was written; checks report there.
   std::map<std::string, Location> set_at_;
-  // Paths whose text was rejected (their default stayed): checks of the
-  // section holding them would mostly report the same mistake again.
+  uint64_t writes_ = 0;
+  // Paths whose text was rejected (their previous value stayed): a check
+  // reading one would mostly report the same mistake again.
   std::set<std::string> broken_;
   std::vector<ConfigError> errors_;
 };
@@ -125,7 +127,9 @@ void Reader::record(const std::string& path, const Location& where, bool replace
       it = set_at_.erase(it);
     }
   }
-  set_at_[path] = where;
+  Location& entry = set_at_[path];
+  entry = where;
+  entry.written = ++writes_;
 }
 
 Location Reader::locate(const std::string& path) const {
@@ -158,7 +162,8 @@ bool Reader::read_document(const SectionSpec& spec, void* object, std::string_vi
   if (documents.empty() || documents[0].IsNull()) return true;
   const YAML::Node& root = documents[0];
   if (!root.IsMap()) {
-    error(at(root.Mark()), fmt::format("expected a mapping at the top level, got {}", shape_of(root)));
+    error(at(root.Mark()),
+          fmt::format("expected a mapping at the top level, got {}", shape_of(root)));
     broken_.insert("");
     return true;
   }
@@ -180,7 +185,8 @@ void Reader::read_section(const SectionSpec& spec, void* object, const YAML::Nod
     }
     const std::string& name = key.Scalar();
     const std::string key_path = join(path, name);
-    const auto [first, inserted] = first_seen.emplace(name, override_ == 0 ? key_at.line : key_at.col);
+    const auto [first, inserted] =
+        first_seen.emplace(name, override_ == 0 ? key_at.line : key_at.col);
     if (!inserted) {
       error(key_at, fmt::format("{}: duplicate key (first at {} {})", key_path,
                                 override_ == 0 ? "line" : "column", first->second));
@@ -215,7 +221,8 @@ void Reader::read_field(const FieldSpec& f, void* owner, const YAML::Node& node,
 
     case Kind::kObjectList: {
       if (!node.IsNull() && !node.IsSequence()) {
-        error(where, fmt::format("{}: expected a sequence of mappings, got {}", path, shape_of(node)));
+        error(where,
+              fmt::format("{}: expected a sequence of mappings, got {}", path, shape_of(node)));
         broken_.insert(path);
         return;
       }
@@ -244,7 +251,8 @@ void Reader::read_field(const FieldSpec& f, void* owner, const YAML::Node& node,
       if (!node.IsNull() && !node.IsSequence()) {
         const std::string hint =
             node.IsScalar() ? fmt::format(" (write [{}] for a list of one)", node.Scalar()) : "";
-        error(where, fmt::format("{}: expected a {}, got {}{}", path, f.type_name, shape_of(node), hint));
+        error(where,
+              fmt::format("{}: expected a {}, got {}{}", path, f.type_name, shape_of(node), hint));
         broken_.insert(path);
         return;
       }
@@ -293,7 +301,8 @@ bool Reader::read_scalar(const FieldSpec& f, Kind kind, const YAML::Node& node,
   if (!node.IsScalar()) {
     const std::string hint =
         node.IsNull() && kind == Kind::kString ? " (write \"\" for an empty string)" : "";
-    error(where, fmt::format("{}: expected {}, got {}{}", path, expected(f, kind), shape_of(node), hint));
+    error(where,
+          fmt::format("{}: expected {}, got {}{}", path, expected(f, kind), shape_of(node), hint));
     return false;
   }
   std::string why;
@@ -322,7 +331,9 @@ void Reader::apply_override(const SectionSpec& spec, void* object, std::string_v
   value_col_ = static_cast<int>(eq) + 1;
   const std::string_view keys = text.substr(0, eq);
   const std::string_view value = text.substr(eq + 1);
-  auto component_at = [&](size_t pos) { return Location{kOverrideFile, index, static_cast<int>(pos) + 1}; };
+  auto component_at = [&](size_t pos) {
+    return Location{kOverrideFile, index, static_cast<int>(pos) + 1};
+  };
   auto component = [&](size_t pos) {
     const size_t dot = keys.find('.', pos);
     return keys.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
@@ -355,8 +366,9 @@ void Reader::apply_override(const SectionSpec& spec, void* object, std::string_v
       continue;
     }
     if (f->kind != Kind::kObjectList) {
-      error(component_at(pos), fmt::format("{}: unknown key ({} is a {}, not a section)",
-                                           join(field_path, component(pos)), field_path, f->type_name));
+      error(component_at(pos),
+            fmt::format("{}: unknown key ({} is a {}, not a section)",
+                        join(field_path, component(pos)), field_path, f->type_name));
       return;
     }
     // A list of sections: the next component is an item index; the size
@@ -404,7 +416,8 @@ void Reader::apply_value(const FieldSpec* f, const SectionSpec& section, void* o
       return;
     }
   }
-  const Location where = node.IsNull() ? Location{kOverrideFile, override_, value_col_ + 1} : at(node.Mark());
+  const Location where =
+      node.IsNull() ? Location{kOverrideFile, override_, value_col_ + 1} : at(node.Mark());
   if (f != nullptr) {
     read_field(*f, object, node, path, where);
     return;
@@ -418,10 +431,8 @@ void Reader::apply_value(const FieldSpec* f, const SectionSpec& section, void* o
 }
 
 void Reader::validate(const SectionSpec& spec, const void* object, const std::string& path) {
-  bool skip_checks = broken_.count(path) > 0;
   for (const FieldSpec& f : spec.fields) {
     const std::string field_path = join(path, f.name);
-    if (broken_.count(field_path) > 0) skip_checks = true;
     // Values from YAML were range-checked as they were read; this catches a
     // default that breaks its own schema.
     if (f.kind == Kind::kUnsigned) {
@@ -442,13 +453,24 @@ void Reader::validate(const SectionSpec& spec, const void* object, const std::st
       }
     }
   }
-  if (skip_checks) return;
-  for (const auto& check : spec.checks) {
+  // A list item that was not a mapping is all defaults: its checks would
+  // only restate that error.
+  if (broken_.count(path) > 0) return;
+  for (const CheckSpec& check : spec.checks) {
+    const bool reads_broken =
+        std::any_of(check.reads.begin(), check.reads.end(),
+                    [&](const std::string& name) { return broken_.count(join(path, name)) > 0; });
+    if (reads_broken) continue;
     Issues issues;
-    check(object, issues);
+    check.run(object, issues);
     for (const Issues::Issue& issue : issues.found()) {
       const std::string issue_path = issue.key.empty() ? path : join(path, issue.key);
-      error(locate(issue_path), prefixed(issue_path, issue.message));
+      Location where = locate(issue_path);
+      for (const std::string& culprit : issue.culprits) {
+        const auto it = set_at_.find(join(path, culprit));
+        if (it != set_at_.end() && it->second.written > where.written) where = it->second;
+      }
+      error(where, prefixed(issue_path, issue.message));
     }
   }
 }

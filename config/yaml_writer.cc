@@ -10,7 +10,8 @@ namespace {
 void write_scalar(YAML::Emitter& out, const FieldSpec& f, const Scalar& value) {
   if (const bool* b = std::get_if<bool>(&value)) {
     out << *b;
-  } else if (const uint64_t* n = std::get_if<uint64_t>(&value); n != nullptr && f.kind != Kind::kEnum) {
+  } else if (const uint64_t* n = std::get_if<uint64_t>(&value);
+             n != nullptr && f.kind != Kind::kEnum) {
     out << *n;
   } else if (std::holds_alternative<std::string>(value)) {
     // Always quoted: a plain "123", "true" or "~" would read back as

@@ -30,14 +30,18 @@ void describe(config::Section<FlowTimeouts>& s) {
 void describe(config::Section<FlowConfig>& s) {
   s.field("capacity", &FlowConfig::capacity)
       .range(1024, 1u << 26)
-      .help("Flows per worker, preallocated at start; a full table evicts an approximately least recently used flow.");
+      .help(
+          "Flows per worker, preallocated at start; a full table evicts an approximately least "
+          "recently used flow.");
   s.section("timeouts", &FlowConfig::timeouts)
-      .help("When a flow ends for lack of packets (idle timeouts, per L4 protocol) and when a "
-            "long one reports (active timeout).");
+      .help(
+          "When a flow ends for lack of packets (idle timeouts, per L4 protocol) and when a "
+          "long one reports (active timeout).");
   s.field("fragments", &FlowConfig::fragments)
       .range(64, 1u << 20)
-      .help("Entries of each worker's IP fragment tracker (first fragments whose ports later "
-            "fragments borrow).");
+      .help(
+          "Entries of each worker's IP fragment tracker (first fragments whose ports later "
+          "fragments borrow).");
   s.field("fragment_timeout", &FlowConfig::fragment_timeout)
       .range(1, 300)
       .help("Seconds a first fragment's ports are kept for the fragments that follow.");

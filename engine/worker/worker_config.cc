@@ -33,25 +33,29 @@ bool is_cpu_list(const std::string& list) {
 void describe(config::Section<WorkersConfig>& s) {
   s.field("count", &WorkersConfig::count)
       .range(1, 128)
-      .help("Worker lcores. Worker i polls RX queue i of every port, so this is also the number "
-            "of RX queues per port.");
+      .help(
+          "Worker lcores. Worker i polls RX queue i of every port, so this is also the number "
+          "of RX queues per port.");
   s.field("cpus", &WorkersConfig::cpus)
-      .help("CPUs for the main lcore then the workers, in the EAL's list syntax (\"0-4\": main on "
-            "0, workers on 1-4). Empty: every lcore may run on any allowed CPU. A list shorter "
-            "than count + 1 shares its CPUs between the lcores.");
+      .help(
+          "CPUs for the main lcore then the workers, in the EAL's list syntax (\"0-4\": main on "
+          "0, workers on 1-4). Empty: every lcore may run on any allowed CPU. A list shorter "
+          "than count + 1 shares its CPUs between the lcores.");
   s.field("burst", &WorkersConfig::burst)
       .range(1, 1024)
       .help("Packets asked of each rx_burst call (the flow stage works in bursts of at most 64).");
   s.field("ring_size", &WorkersConfig::ring_size)
       .range(64, 1u << 24)
       .power_of_two()
-      .help("Entries of each dispatcher-to-worker ring (used when a port has fewer RX queues "
-            "than workers, and for pcap input).");
-  s.check("cpus is empty or a CPU list such as \"0-4\" or \"0,2,4-7\"",
+      .help(
+          "Entries of each dispatcher-to-worker ring (used when a port has fewer RX queues "
+          "than workers, and for pcap input).");
+  s.check("cpus is empty or a CPU list such as \"0-4\" or \"0,2,4-7\"", {"cpus"},
           [](const WorkersConfig& w, config::Issues& issues) {
             if (!w.cpus.empty() && !is_cpu_list(w.cpus)) {
-              issues.error("cpus", fmt::format("{:?} is not a CPU list (e.g. \"0-4\" or \"0,2,4-7\")",
-                                               w.cpus));
+              issues.error(
+                  "cpus",
+                  fmt::format("{:?} is not a CPU list (e.g. \"0-4\" or \"0,2,4-7\")", w.cpus));
             }
           });
 }

@@ -82,7 +82,7 @@ class PrefixWriter {
 
 // Printable bytes for text bodies, so an HTTP text/html body dissects as text.
 constexpr std::string_view kTextAlphabet =
-    "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.\n";
+    "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\n";
 static_assert(kTextAlphabet.size() == 64);
 
 constexpr std::string_view kKnownHosts[] = {
@@ -534,7 +534,21 @@ void quic_short(Message& m, const std::array<uint8_t, 8>& dcid, uint32_t size, R
 
 void opaque(Message& m, uint32_t size, Rng& rng) {
   PrefixWriter w(m);
-  w.filler(Filler::random, size, rng.next());
+  if (size == 0) return;
+  // Heuristic dissectors key on the first bytes: RTP/RTCP version 2 is
+  // 0x80-0xbf, WireGuard 1-4, TLS/DTLS records 0x14-0x18, QUIC long headers
+  // 0xc0+, CLTP 0x4? second, Thrift 0x80/0x82 first or fifth, classic STUN a
+  // length in bytes 2-3 that matches the datagram. A first byte of 0x05-0x13,
+  // a third of 0x24-0x3f (a length above any payload) and the rest of the
+  // first eight below 0x40 match none of them, so random bytes stay unknown
+  // to tshark (and to a DPI's guesses).
+  const uint32_t head = std::min<uint32_t>(size, 8);
+  for (uint32_t i = 0; i < head; ++i) {
+    w.u8(static_cast<uint8_t>(i == 0 ? rng.between(0x05, 0x13)
+                              : i == 2 ? rng.between(0x24, 0x3f)
+                                       : rng.below(0x40)));
+  }
+  w.filler(Filler::random, size - head, rng.next());
 }
 
 }  // namespace loupe::gen

@@ -1,0 +1,169 @@
+"""Shared helpers of loupe's integration tests: run the real binaries on
+captures, read the flow records, and ask tshark as an independent oracle.
+
+Every test is a script: `python3 test_x.py BUILD_DIR SOURCE_DIR`. Exit 0 is
+a pass, 77 a skip (meson's convention; the reason is printed), anything else
+a failure with the reason printed."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+SKIP = 77
+
+
+class Env:
+    def __init__(self):
+        if len(sys.argv) < 3:
+            sys.exit("usage: %s BUILD_DIR SOURCE_DIR" % sys.argv[0])
+        self.build = os.path.abspath(sys.argv[1])
+        self.source = os.path.abspath(sys.argv[2])
+        self.loupe = os.path.join(self.build, "app", "loupe")
+        self.gen = os.path.join(self.build, "perf", "loupe-gen")
+        self.shared = os.path.normpath(os.path.join(self.source, "..", "shared"))
+        self.tmp = tempfile.mkdtemp(prefix="loupe-it-")
+        self.config = os.path.join(self.source, "config", "loupe.yaml")
+
+    def ndpi_pcaps(self):
+        """The nDPI captures beside the project, or None (with a message)."""
+        d = os.path.join(self.shared, "pcaps", "ndpi")
+        if not os.path.isdir(d):
+            print("note: %s is absent: the nDPI capture corpus is not checked" % d)
+            return None
+        return sorted(os.path.join(d, f) for f in os.listdir(d)
+                      if os.path.isfile(os.path.join(d, f)) and re.search(r"\.(pcap|pcapng|cap)$", f))
+
+    def generate(self, name, *args):
+        out = os.path.join(self.tmp, name)
+        run([self.gen, "-o", out] + list(args))
+        return out
+
+    def loupe_run(self, inputs, *sets, workers=1, check=True, extra=()):
+        """Runs loupe offline; returns (records, stderr, returncode)."""
+        flows = os.path.join(self.tmp, "flows-%d.json" % os.getpid())
+        if os.path.exists(flows):
+            os.unlink(flows)
+        cmd = [self.loupe, "-c", self.config, "-r", inputs,
+               "--set", "output.flows=" + flows,
+               "--set", "workers.count=%d" % workers] + list(extra)
+        for s in sets:
+            cmd += ["--set", s]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if check and p.returncode != 0:
+            fail("loupe failed (%d) on %s:\n%s" % (p.returncode, inputs, p.stderr))
+        records = []
+        if os.path.exists(flows):
+            with open(flows) as f:
+                records = [json.loads(line) for line in f]
+        return records, p.stderr, p.returncode
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        fail("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p.stdout
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def summary_accounted(stderr):
+    """True when loupe's exit summary says every packet is accounted for."""
+    return "every packet accounted for" in stderr
+
+
+def record_key(r):
+    """A flow record without what may differ between runs (flow_id)."""
+    r = dict(r)
+    r.pop("flow_id", None)
+    return json.dumps(r, sort_keys=True)
+
+
+# --- tshark as the oracle -------------------------------------------------
+
+_CONV = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)\s+(\d+)\s+(\d+)\s+(bytes|kB|MB|GB)\s+"
+                   r"(\d+)\s+(\d+)\s+(bytes|kB|MB|GB)\s+")
+_UNIT = {"bytes": 1, "kB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+
+
+class Bytes:
+    """A byte count as tshark printed it: exact below 10 kB, rounded above."""
+
+    def __init__(self, value, unit):
+        self.value, self.unit = value, unit
+
+    def matches(self, exact):
+        if self.unit == "bytes":
+            return exact == self.value
+        return abs(exact / _UNIT[self.unit] - self.value) <= 0.5 + 1e-9
+
+    def __add__(self, other):
+        if self.unit == other.unit == "bytes":
+            return Bytes(self.value + other.value, "bytes")
+        scale = max(_UNIT[self.unit], _UNIT[other.unit])
+        return Bytes((self.value * _UNIT[self.unit] + other.value * _UNIT[other.unit]) / scale,
+                     {v: k for k, v in _UNIT.items()}[scale])
+
+    def __repr__(self):
+        return "%s %s" % (self.value, self.unit)
+
+
+def tshark_conversations(pcap, display_filter=None):
+    """{(proto, (ip, port), (ip, port)) sorted endpoints: {endpoint: [pkts, Bytes]}}
+    where the per-endpoint figures count what that endpoint sent."""
+    cmd = ["tshark", "-n", "-r", pcap, "-q"]
+    for proto in ("tcp", "udp"):
+        cmd += ["-z", "conv,%s%s" % (proto, "," + display_filter if display_filter else "")]
+    out = run(cmd, env=dict(os.environ, LANG="C"))
+    convs = {}
+    proto = None
+    for line in out.splitlines():
+        if line.startswith("TCP Conversations"):
+            proto = "TCP"
+        elif line.startswith("UDP Conversations"):
+            proto = "UDP"
+        m = _CONV.match(line)
+        if not m or proto is None:
+            continue
+        a = (m.group(1), int(m.group(2)))
+        b = (m.group(3), int(m.group(4)))
+        # "<-" counts frames from B to A, "->" frames from A to B.
+        from_b = [int(m.group(5)), Bytes(int(m.group(6)), m.group(7))]
+        from_a = [int(m.group(8)), Bytes(int(m.group(9)), m.group(10))]
+        key = (proto,) + tuple(sorted([a, b]))
+        sent = convs.setdefault(key, {a: [0, Bytes(0, "bytes")], b: [0, Bytes(0, "bytes")]})
+        for ep, fig in ((a, from_a), (b, from_b)):
+            sent[ep][0] += fig[0]
+            sent[ep][1] = sent[ep][1] + fig[1]
+    return convs
+
+
+def loupe_conversations(records):
+    """The records' TCP/UDP flows summed per 5-tuple (VLANs merged, as tshark
+    does): {key: {endpoint: [pkts, bytes]}}."""
+    convs = {}
+    for r in records:
+        if r.get("proto") not in ("TCP", "UDP"):
+            continue
+        a = (r["src_ip"], r["src_port"])
+        b = (r["dest_ip"], r["dest_port"])
+        key = (r["proto"],) + tuple(sorted([a, b]))
+        sent = convs.setdefault(key, {a: [0, 0], b: [0, 0]})
+        f = r["flow"]
+        sent[a][0] += f["pkts_toserver"]
+        sent[a][1] += f["bytes_toserver"]
+        sent[b][0] += f["pkts_toclient"]
+        sent[b][1] += f["bytes_toclient"]
+    return convs
