@@ -386,7 +386,7 @@ void Reader::apply_override(const SectionSpec& spec, void* object, std::string_v
                         size));
       return;
     }
-    const std::string item_path = join(field_path, index_text);
+    const std::string item_path = join(field_path, std::to_string(item));  // "01" is item 1
     if (item == size) {
       f->resize(object, size + 1);
       record(item_path, component_at(pos), true);

@@ -30,7 +30,7 @@ struct FragmentTracker::Entry {
   uint8_t l4_proto;    // the first fragment's L4 protocol
   uint16_t sport;
   uint16_t dport;
-  uint64_t seen_ns;    // when the first fragment was seen
+  uint64_t seen_ns;  // when the first fragment was seen
 };
 
 namespace {
@@ -56,8 +56,7 @@ inline uint64_t hash_key(const Decoded& d) {
 
 }  // namespace
 
-FragmentTracker::FragmentTracker(uint32_t entries, uint64_t timeout_ns)
-    : timeout_ns_(timeout_ns) {
+FragmentTracker::FragmentTracker(uint32_t entries, uint64_t timeout_ns) : timeout_ns_(timeout_ns) {
   assert(entries <= kMaxEntries && "fragment table size validated at config load");
   const uint32_t size = std::bit_ceil(entries == 0 ? 1u : std::min(entries, kMaxEntries));
   // Value-initialised: ip_version 0 marks every slot free.

@@ -92,8 +92,8 @@ void build_stream_message(const FlowParams& params, const FlowState& f, uint8_t 
         if (index == 1) return tls_client_finished(m, f.tls13, rng);
       } else {
         if (index == 0) {
-          return tls_server_hello(m, f.tls13, session, static_cast<uint32_t>(rng.between(900, 1400)),
-                                  rng);
+          const auto flight = static_cast<uint32_t>(rng.between(900, 1400));
+          return tls_server_hello(m, f.tls13, session, flight, rng);
         }
         if (index == 1 && !f.tls13) return tls_server_finished(m, rng);
       }
@@ -344,7 +344,10 @@ size_t next_frame(const FlowParams& params, FlowState& f, Message& scratch, uint
   const size_t header = header_length(h);
   const uint32_t fixed = params.fixed_frame_size;
   const bool exact = fixed != 0;
-  const uint32_t budget = exact ? (fixed > header ? fixed - static_cast<uint32_t>(header) : 0) : mss;
+  // Headers longer than the fixed size (IPv6 TCP in 60 bytes) still leave a
+  // TCP data packet one byte: without data it would read as a duplicate ACK.
+  const uint32_t room = fixed > header ? fixed - static_cast<uint32_t>(header) : 0;
+  const uint32_t budget = exact ? std::max<uint32_t>(room, tcp ? 1 : 0) : mss;
   uint32_t len = 0;
   if (data) {
     if (tcp) {

@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (!packets_per_flow.empty()) config.packets_per_flow = loupe::gen::parse_range(packets_per_flow);
+    if (!packets_per_flow.empty()) {
+      config.packets_per_flow = loupe::gen::parse_range(packets_per_flow);
+    }
     config.mix = loupe::gen::parse_mix(mix);
     config.size = loupe::gen::parse_range(size);
   } catch (const std::invalid_argument& e) {

@@ -150,12 +150,17 @@ void write_dns_question(PrefixWriter& w, const DnsQuestion& q) {
   w.u16(1);  // IN
 }
 
-// EDNS(0) OPT record with a Padding option filling the message to `budget`,
-// when the budget leaves room for one; arcount_at is the ARCOUNT field.
+// Header, the name's first length byte and root label, type and class: a
+// question's bytes besides its name's text.
+constexpr uint32_t kDnsQuestionOverhead = 12 + 2 + 4;
+// OPT RR and the Padding option's header.
+constexpr uint32_t kDnsPadOverhead = 11 + 4;
+
+// EDNS(0) OPT record with a Padding option (RFC 7830) filling the message to
+// `budget`, when the budget leaves room for one; arcount_at is ARCOUNT.
 void dns_pad(PrefixWriter& w, size_t arcount_at, uint32_t budget) {
-  constexpr uint32_t kOptLen = 11 + 4;  // OPT RR + option header
-  if (budget < w.pos() + kOptLen) return;
-  const uint32_t pad = budget - static_cast<uint32_t>(w.pos()) - kOptLen;
+  if (budget < w.pos() + kDnsPadOverhead) return;
+  const uint32_t pad = budget - static_cast<uint32_t>(w.pos()) - kDnsPadOverhead;
   w.set16(arcount_at, 1);
   w.u8(0);        // root name
   w.u16(41);      // OPT
@@ -165,6 +170,28 @@ void dns_pad(PrefixWriter& w, size_t arcount_at, uint32_t budget) {
   w.u16(12);      // Padding
   w.u16(static_cast<uint16_t>(pad));
   w.filler(Filler::zero, pad, 0);
+}
+
+// The question as sent. A fixed budget too small for the query plus padding
+// gets a name of the length that makes the query exactly `budget` bytes, so
+// small frames still carry whole messages; query and reply both call this
+// and so agree on the name.
+DnsQuestion fit_dns_question(const DnsQuestion& q, uint32_t budget) {
+  if (budget == 0 || budget >= kDnsQuestionOverhead + q.name.len + kDnsPadOverhead ||
+      budget <= kDnsQuestionOverhead) {
+    return q;  // fits with padding, or nothing fits and the caller cuts it
+  }
+  const uint32_t len = budget - kDnsQuestionOverhead;
+  assert(len < kDnsQuestionOverhead + kDnsPadOverhead + 64);
+  DnsQuestion fitted = q;
+  Rng rng(derive(q.id, len));
+  constexpr std::string_view kSuffix = ".test";
+  const auto suffix = static_cast<uint32_t>(kSuffix.size());
+  const uint32_t label = len > suffix + 1 ? len - suffix : len;
+  for (uint32_t i = 0; i < label; ++i) fitted.name.text[i] = static_cast<char>('a' + rng.below(26));
+  if (label != len) std::copy(kSuffix.begin(), kSuffix.end(), fitted.name.text.begin() + label);
+  fitted.name.len = static_cast<uint8_t>(len);
+  return fitted;
 }
 
 }  // namespace
@@ -451,7 +478,8 @@ DnsQuestion pick_dns_question(Rng& rng) {
   return q;
 }
 
-void dns_query(Message& m, const DnsQuestion& q, uint32_t budget) {
+void dns_query(Message& m, const DnsQuestion& asked, uint32_t budget) {
+  const DnsQuestion q = fit_dns_question(asked, budget);
   PrefixWriter w(m);
   w.u16(q.id);
   w.u16(0x0100);  // standard query, recursion desired
@@ -463,17 +491,29 @@ void dns_query(Message& m, const DnsQuestion& q, uint32_t budget) {
   if (budget != 0) dns_pad(w, arcount, budget);
 }
 
-void dns_response(Message& m, const DnsQuestion& q, Rng& rng, uint32_t budget) {
-  const uint16_t answers = static_cast<uint16_t>(rng.between(1, 3));
+void dns_response(Message& m, const DnsQuestion& asked, Rng& rng, uint32_t budget) {
+  const DnsQuestion q = fit_dns_question(asked, budget);
+  uint32_t answers = static_cast<uint32_t>(rng.between(1, 3));
+  if (budget != 0) {
+    // A fixed frame size keeps the answers that fit, and drops one more when
+    // what is left could not hold the padding record: an empty answer section
+    // is a valid reply, a cut record or stray bytes are not.
+    const uint32_t base = kDnsQuestionOverhead + q.name.len;
+    const uint32_t answer = 12 + (q.qtype == 28 ? 16 : 4);
+    const uint32_t room = budget > base ? budget - base : 0;
+    answers = std::min(answers, room / answer);
+    const uint32_t left = room - answers * answer;
+    if (answers > 0 && left > 0 && left < kDnsPadOverhead) --answers;
+  }
   PrefixWriter w(m);
   w.u16(q.id);
   w.u16(0x8180);  // response, RD, RA, no error
   w.u16(1);
-  w.u16(answers);
+  w.u16(static_cast<uint16_t>(answers));
   w.u16(0);
   const size_t arcount = w.mark16();
   write_dns_question(w, q);
-  for (uint16_t i = 0; i < answers; ++i) {
+  for (uint32_t i = 0; i < answers; ++i) {
     w.u16(0xc00c);  // the question's name
     w.u16(q.qtype);
     w.u16(1);

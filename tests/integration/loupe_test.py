@@ -99,31 +99,33 @@ _UNIT = {"bytes": 1, "kB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
 
 
 class Bytes:
-    """A byte count as tshark printed it: exact below 10 kB, rounded above."""
+    """A byte count as tshark printed it: exact below 10 kB, above that
+    truncated to whole kB (or MB, GB). Kept as the interval [lo, hi) of exact
+    values it stands for, so sums of several rows stay honest."""
 
-    def __init__(self, value, unit):
-        self.value, self.unit = value, unit
+    def __init__(self, value, unit="bytes"):
+        scale = _UNIT[unit]
+        self.lo, self.hi = value * scale, value * scale + scale
 
     def matches(self, exact):
-        if self.unit == "bytes":
-            return exact == self.value
-        return abs(exact / _UNIT[self.unit] - self.value) <= 0.5 + 1e-9
+        return self.lo <= exact < self.hi
 
     def __add__(self, other):
-        if self.unit == other.unit == "bytes":
-            return Bytes(self.value + other.value, "bytes")
-        scale = max(_UNIT[self.unit], _UNIT[other.unit])
-        return Bytes((self.value * _UNIT[self.unit] + other.value * _UNIT[other.unit]) / scale,
-                     {v: k for k, v in _UNIT.items()}[scale])
+        r = Bytes(0)
+        r.lo, r.hi = self.lo + other.lo, self.hi + other.hi - 1
+        return r
 
     def __repr__(self):
-        return "%s %s" % (self.value, self.unit)
+        return str(self.lo) if self.hi == self.lo + 1 else "[%d, %d)" % (self.lo, self.hi)
 
 
 def tshark_conversations(pcap, display_filter=None):
     """{(proto, (ip, port), (ip, port)) sorted endpoints: {endpoint: [pkts, Bytes]}}
     where the per-endpoint figures count what that endpoint sent."""
-    cmd = ["tshark", "-n", "-r", pcap, "-q"]
+    # Reassembly off: each fragment is its own frame, and the first one, which
+    # carries the ports, is counted in its conversation.
+    cmd = ["tshark", "-n", "-r", pcap, "-q", "-o", "ip.defragment:FALSE",
+           "-o", "ipv6.defragment:FALSE"]
     for proto in ("tcp", "udp"):
         cmd += ["-z", "conv,%s%s" % (proto, "," + display_filter if display_filter else "")]
     out = run(cmd, env=dict(os.environ, LANG="C"))
@@ -143,7 +145,7 @@ def tshark_conversations(pcap, display_filter=None):
         from_b = [int(m.group(5)), Bytes(int(m.group(6)), m.group(7))]
         from_a = [int(m.group(8)), Bytes(int(m.group(9)), m.group(10))]
         key = (proto,) + tuple(sorted([a, b]))
-        sent = convs.setdefault(key, {a: [0, Bytes(0, "bytes")], b: [0, Bytes(0, "bytes")]})
+        sent = convs.setdefault(key, {a: [0, Bytes(0)], b: [0, Bytes(0)]})
         for ep, fig in ((a, from_a), (b, from_b)):
             sent[ep][0] += fig[0]
             sent[ep][1] = sent[ep][1] + fig[1]

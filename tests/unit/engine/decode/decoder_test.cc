@@ -49,24 +49,26 @@ constexpr uint16_t kIpv4DontFragment = 0x4000;
 
 constexpr std::array<uint8_t, 4> kSrc4{10, 0, 0, 1};
 constexpr std::array<uint8_t, 4> kDst4{192, 168, 7, 2};
+// 2001:db8::1 and 2001:db8::be02
 constexpr std::array<uint8_t, 16> kSrc6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-constexpr std::array<uint8_t, 16> kDst6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 2};
+constexpr std::array<uint8_t, 16> kDst6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                        0,    0,    0,    0,    0, 0, 0xbe, 2};
 
 struct Ipv4Spec {
   uint8_t proto = kTcp;
   uint8_t ttl = 64;
   uint16_t id = 0x1234;
-  uint16_t frag = 0;          // flags and fragment offset, as on the wire
-  Bytes options = {};         // after the fixed 20 bytes; the IHL follows them
-  int ihl = -1;               // IHL nibble override
-  int total_length = -1;      // default: up to pad() or the end of the frame
+  uint16_t frag = 0;      // flags and fragment offset, as on the wire
+  Bytes options = {};     // after the fixed 20 bytes; the IHL follows them
+  int ihl = -1;           // IHL nibble override
+  int total_length = -1;  // default: up to pad() or the end of the frame
   uint8_t version = 4;
 };
 
 struct Ipv6Spec {
   uint8_t next = kTcp;
   uint8_t hop_limit = 64;
-  int payload_length = -1;    // default: up to pad() or the end of the frame
+  int payload_length = -1;  // default: up to pad() or the end of the frame
   uint8_t version = 6;
 };
 
@@ -148,8 +150,8 @@ class Frame {
     put16(dport);
     put32(1000);  // seq
     put32(0);     // ack
-    const uint8_t doff =
-        data_offset >= 0 ? static_cast<uint8_t>(data_offset) : static_cast<uint8_t>((20 + options.size()) / 4);
+    const uint8_t doff = data_offset >= 0 ? static_cast<uint8_t>(data_offset)
+                                          : static_cast<uint8_t>((20 + options.size()) / 4);
     put8(static_cast<uint8_t>(doff << 4));
     put8(flags);
     put16(65535);  // window
@@ -174,7 +176,7 @@ class Frame {
   Frame& icmp(uint8_t type, uint8_t code) {
     put8(type);
     put8(code);
-    put16(0);       // checksum
+    put16(0);           // checksum
     put32(0x00010002);  // id, sequence
     return *this;
   }
@@ -270,7 +272,8 @@ std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name;
 std::string reason_name(Malformed m) {
   if (m == Malformed::ok) return "ok";
   const auto i = static_cast<size_t>(m);
-  return i < static_cast<size_t>(Malformed::count) ? kMalformedNames[i] : "INVALID(" + std::to_string(i) + ")";
+  return i < static_cast<size_t>(Malformed::count) ? kMalformedNames[i]
+                                                   : "INVALID(" + std::to_string(i) + ")";
 }
 
 // What must hold for any frame decoded ok, whatever its content.
@@ -309,8 +312,12 @@ const Bytes kGoodOptions = {1, 1, 7, 7, 4, 0, 0, 0, 0, 0, 0, 0};
 
 std::vector<Case> table() {
   std::vector<Case> t;
-  auto add = [&t](std::string name, Frame f, Expect e) { t.push_back({std::move(name), f.bytes(), std::move(e)}); };
+  auto add = [&t](std::string name, Frame f, Expect e) {
+    t.push_back({std::move(name), f.bytes(), std::move(e)});
+  };
 
+  // A table reads best one case per line or two.
+  // clang-format off
   const Expect tcp4{.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .tcp_flags = 0x02};
 
   // --- Ethernet, VLAN, QinQ
@@ -326,7 +333,8 @@ std::vector<Case> table() {
   add("qinq_88a8", Frame().eth(kEthQinQ).vlan(10, kEthVlan).vlan(0x2014, kEthIpv4).ipv4().tcp(40000, 80),
       {.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .vlans = {10, 20}, .tcp_flags = 0x02,
        .l3_offset = 22});
-  add("qinq_stacked_8100", Frame().eth(kEthVlan).vlan(4094, kEthVlan).vlan(1, kEthIpv6).ipv6({.next = kUdp}).udp(53, 5353),
+  add("qinq_stacked_8100",
+      Frame().eth(kEthVlan).vlan(4094, kEthVlan).vlan(1, kEthIpv6).ipv6({.next = kUdp}).udp(53, 5353),
       {.ip_version = 6, .l4_proto = kUdp, .sport = 53, .dport = 5353, .vlans = {4094, 1}, .l3_offset = 22});
   add("qinq_9100", Frame().eth(kEthQinQLegacy).vlan(7, kEthVlan).vlan(8, kEthIpv4).ipv4().tcp(40000, 80),
       {.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .vlans = {7, 8}, .tcp_flags = 0x02});
@@ -388,6 +396,9 @@ std::vector<Case> table() {
       {.result = Malformed::ipv4_bad_options});
   add("ipv4_options_type_without_len", Frame().eth(kEthIpv4).ipv4({.options = {1, 1, 1, 7}}).tcp(1, 2),
       {.result = Malformed::ipv4_bad_options});
+  // The option's length byte would be the first byte past the capture.
+  add("ipv4_options_type_at_end_of_capture", Frame().eth(kEthIpv4).ipv4({.options = {1, 1, 1, 7}}),
+      {.result = Malformed::ipv4_bad_options});
   add("ipv4_options_garbage_after_eol", Frame().eth(kEthIpv4).ipv4({.options = {0, 7, 200, 1}}).tcp(40000, 80),
       {.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .tcp_flags = 0x02});
   add("ipv4_ihl_4", Frame().eth(kEthIpv4).ipv4({.ihl = 4}).tcp(1, 2), {.result = Malformed::ipv4_bad_ihl});
@@ -416,7 +427,8 @@ std::vector<Case> table() {
       {.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .vlans = {9}, .tcp_flags = 0x02});
   add("snaplen_cut_payload", Frame().eth(kEthIpv4).ipv4({.total_length = 1500}).tcp(40000, 80).payload(60),
       {.ip_version = 4, .l4_proto = kTcp, .sport = 40000, .dport = 80, .tcp_flags = 0x02, .payload_len = 60});
-  add("snaplen_cut_ipv6_payload", Frame().eth(kEthIpv6).ipv6({.next = kUdp, .payload_length = 1400}).udp(1, 2, 1400).payload(9),
+  add("snaplen_cut_ipv6_payload",
+      Frame().eth(kEthIpv6).ipv6({.next = kUdp, .payload_length = 1400}).udp(1, 2, 1400).payload(9),
       {.ip_version = 6, .l4_proto = kUdp, .sport = 1, .dport = 2, .payload_len = 9});
 
   // --- TCP
@@ -472,10 +484,13 @@ std::vector<Case> table() {
       {.ip_version = 4, .l4_proto = kGre, .payload_len = 0});
 
   // --- IPv4 fragments
-  add("ipv4_first_fragment", Frame().eth(kEthIpv4).ipv4({.proto = kUdp, .id = 0xbeef, .frag = kIpv4MoreFragments}).udp(4000, 53, 3000).payload(1472),
+  add("ipv4_first_fragment",
+      Frame().eth(kEthIpv4).ipv4({.proto = kUdp, .id = 0xbeef, .frag = kIpv4MoreFragments})
+          .udp(4000, 53, 3000).payload(1472),
       {.ip_version = 4, .l4_proto = kUdp, .sport = 4000, .dport = 53, .is_fragment = true, .frag_first = true,
        .frag_more = true, .frag_id = 0xbeef, .payload_len = 1472});
-  add("ipv4_middle_fragment", Frame().eth(kEthIpv4).ipv4({.proto = kUdp, .id = 0xbeef, .frag = kIpv4MoreFragments | 185}).payload(1480),
+  add("ipv4_middle_fragment",
+      Frame().eth(kEthIpv4).ipv4({.proto = kUdp, .id = 0xbeef, .frag = kIpv4MoreFragments | 185}).payload(1480),
       {.ip_version = 4, .l4_proto = kUdp, .is_fragment = true, .frag_more = true, .frag_id = 0xbeef,
        .payload_len = 1480, .has_l4 = false, .l4_offset = 0, .payload_offset = 34});
   add("ipv4_last_fragment", Frame().eth(kEthIpv4).ipv4({.proto = kUdp, .id = 0xbeef, .frag = 370}).payload(48).pad(10),
@@ -544,11 +559,13 @@ std::vector<Case> table() {
   add("ipv6_ext_past_capture",
       Frame().eth(kEthIpv6).ipv6({.next = kRouting, .payload_length = 200}).raw({kTcp, 2, 0, 0}),
       {.result = Malformed::ipv6_truncated});
-  add("ipv6_ext_header_len_byte_missing", Frame().eth(kEthIpv6).ipv6({.next = kDestOpts, .payload_length = 16}).raw({6}),
+  add("ipv6_ext_header_len_byte_missing",
+      Frame().eth(kEthIpv6).ipv6({.next = kDestOpts, .payload_length = 16}).raw({6}),
       {.result = Malformed::ipv6_truncated});
   add("ipv6_tcp_past_payload_length", Frame().eth(kEthIpv6).ipv6({.payload_length = 10}).tcp(1, 2),
       {.result = Malformed::tcp_truncated});
   add("ipv6_header_truncated", Frame().eth(kEthIpv6).raw(Bytes(39, 0x60)), {.result = Malformed::ipv6_truncated});
+  // clang-format on
 
   return t;
 }
@@ -594,19 +611,22 @@ TEST_P(DecoderTable, Decodes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Frames, DecoderTable, ::testing::ValuesIn(table()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.name;
+                         });
 
 // --- truncation: every cut of a valid frame gives the reason of the layer cut.
 
 struct Boundary {
-  size_t below;  // cuts shorter than this ...
+  size_t below;      // cuts shorter than this ...
   Malformed reason;  // ... give this reason
 };
 
 void check_every_cut(const Bytes& full, const std::vector<Boundary>& boundaries) {
   const Decoder decoder;
   Decoded whole;
-  ASSERT_EQ(reason_name(decoder.decode(full.data(), static_cast<uint32_t>(full.size()), whole)), "ok");
+  ASSERT_EQ(reason_name(decoder.decode(full.data(), static_cast<uint32_t>(full.size()), whole)),
+            "ok");
   for (size_t len = 0; len <= full.size(); ++len) {
     // A copy of exactly `len` bytes so that ASan sees any read past the cut.
     const Bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len));
@@ -631,8 +651,13 @@ void check_every_cut(const Bytes& full, const std::vector<Boundary>& boundaries)
 
 TEST(DecoderTruncation, VlanIpv4OptionsTcpOptions) {
   // 14 eth + 4 tag + 32 IPv4 (12 of options) + 32 TCP (12 of options) + 10 payload
-  const Bytes f = Frame().eth(kEthVlan).vlan(100, kEthIpv4).ipv4({.options = kGoodOptions})
-                      .tcp(40000, 80, 0x02, Bytes(12, 1)).payload(10).bytes();
+  const Bytes f = Frame()
+                      .eth(kEthVlan)
+                      .vlan(100, kEthIpv4)
+                      .ipv4({.options = kGoodOptions})
+                      .tcp(40000, 80, 0x02, Bytes(12, 1))
+                      .payload(10)
+                      .bytes();
   ASSERT_EQ(f.size(), 92u);
   check_every_cut(f, {{14, Malformed::eth_truncated},
                       {18, Malformed::vlan_truncated},
@@ -641,8 +666,14 @@ TEST(DecoderTruncation, VlanIpv4OptionsTcpOptions) {
 }
 
 TEST(DecoderTruncation, QinQIpv4Udp) {
-  const Bytes f = Frame().eth(kEthQinQ).vlan(1, kEthVlan).vlan(2, kEthIpv4).ipv4({.proto = kUdp}).udp(1, 2)
-                      .payload(5).bytes();
+  const Bytes f = Frame()
+                      .eth(kEthQinQ)
+                      .vlan(1, kEthVlan)
+                      .vlan(2, kEthIpv4)
+                      .ipv4({.proto = kUdp})
+                      .udp(1, 2)
+                      .payload(5)
+                      .bytes();
   check_every_cut(f, {{14, Malformed::eth_truncated},
                       {22, Malformed::vlan_truncated},
                       {42, Malformed::ipv4_truncated},
@@ -651,19 +682,32 @@ TEST(DecoderTruncation, QinQIpv4Udp) {
 
 TEST(DecoderTruncation, MplsIpv6ExtensionsUdp) {
   // 14 eth + 8 MPLS + 40 IPv6 + 8 hop-by-hop + 8 fragment + 8 UDP + 4 payload
-  const Bytes f = Frame().eth(kEthMpls).mpls(1, false).mpls(2, true).ipv6({.next = kHopByHop})
-                      .ext6(kHopByHop, kFragment, 8).frag6(kUdp, 0, true, 77).udp(1, 2, 100).payload(4).bytes();
-  check_every_cut(f, {{14, Malformed::eth_truncated},
-                      {23, Malformed::mpls_truncated},  // including the byte the IP version is guessed from
-                      {78, Malformed::ipv6_truncated},
-                      {86, Malformed::udp_truncated}});
+  const Bytes f = Frame()
+                      .eth(kEthMpls)
+                      .mpls(1, false)
+                      .mpls(2, true)
+                      .ipv6({.next = kHopByHop})
+                      .ext6(kHopByHop, kFragment, 8)
+                      .frag6(kUdp, 0, true, 77)
+                      .udp(1, 2, 100)
+                      .payload(4)
+                      .bytes();
+  check_every_cut(
+      f, {{14, Malformed::eth_truncated},
+          {23, Malformed::mpls_truncated},  // including the byte the IP version is guessed from
+          {78, Malformed::ipv6_truncated},
+          {86, Malformed::udp_truncated}});
 }
 
 TEST(DecoderTruncation, Ipv4IcmpAndSctp) {
   check_every_cut(Frame().eth(kEthIpv4).ipv4({.proto = kIcmp}).icmp(0, 0).payload(3).bytes(),
-                  {{14, Malformed::eth_truncated}, {34, Malformed::ipv4_truncated}, {42, Malformed::icmp_truncated}});
+                  {{14, Malformed::eth_truncated},
+                   {34, Malformed::ipv4_truncated},
+                   {42, Malformed::icmp_truncated}});
   check_every_cut(Frame().eth(kEthIpv6).ipv6({.next = kSctp}).sctp(1, 2).payload(3).bytes(),
-                  {{14, Malformed::eth_truncated}, {54, Malformed::ipv6_truncated}, {66, Malformed::sctp_truncated}});
+                  {{14, Malformed::eth_truncated},
+                   {54, Malformed::ipv6_truncated},
+                   {66, Malformed::sctp_truncated}});
 }
 
 // --- state between packets
@@ -696,8 +740,15 @@ void expect_same(const Decoded& a, const Decoded& b) {
 TEST(Decoder, ResetsEveryFieldBetweenPackets) {
   const Decoder decoder;
   Decoded d;
-  const Bytes v6 = Frame().eth(kEthQinQ).vlan(1, kEthVlan).vlan(2, kEthIpv6).ipv6({.next = kFragment})
-                       .frag6(kTcp, 0, true, 99).tcp(1, 2, 0xff).payload(9).bytes();
+  const Bytes v6 = Frame()
+                       .eth(kEthQinQ)
+                       .vlan(1, kEthVlan)
+                       .vlan(2, kEthIpv6)
+                       .ipv6({.next = kFragment})
+                       .frag6(kTcp, 0, true, 99)
+                       .tcp(1, 2, 0xff)
+                       .payload(9)
+                       .bytes();
   ASSERT_EQ(decoder.decode(v6.data(), static_cast<uint32_t>(v6.size()), d), Malformed::ok);
   EXPECT_EQ(std::memcmp(d.src, kSrc6.data(), 16), 0);
   EXPECT_EQ(std::memcmp(d.dst, kDst6.data(), 16), 0);
@@ -723,7 +774,8 @@ TEST(Decoder, MalformedNamesCoverTheEnum) {
   static_assert(std::size(kMalformedNames) == static_cast<size_t>(Malformed::count));
   static_assert(std::size(kMalformedHelp) == static_cast<size_t>(Malformed::count));
   for (size_t i = 0; i < std::size(kMalformedNames); ++i) {
-    for (size_t j = i + 1; j < std::size(kMalformedNames); ++j) EXPECT_STRNE(kMalformedNames[i], kMalformedNames[j]);
+    for (size_t j = i + 1; j < std::size(kMalformedNames); ++j)
+      EXPECT_STRNE(kMalformedNames[i], kMalformedNames[j]);
   }
 }
 
@@ -771,7 +823,8 @@ TEST(DecoderGarbage, RandomBytesBehindRealHeaders) {
     const size_t extra = rng() % 160;
     for (size_t i = 0; i < extra; ++i) f.push_back(static_cast<uint8_t>(rng()));
     // Keep the IP version right half of the time so the header is read further.
-    if (f.size() > 14 && (rng() & 1)) f[14] = static_cast<uint8_t>((f[12] == 0x86 ? 0x60 : 0x40) | (f[14] & 0x0f));
+    if (f.size() > 14 && (rng() & 1))
+      f[14] = static_cast<uint8_t>((f[12] == 0x86 ? 0x60 : 0x40) | (f[14] & 0x0f));
     f.resize(rng() % (f.size() + 1));
     ASSERT_NO_FATAL_FAILURE(decode_garbage(f, decoder)) << "frame " << n;
   }
