@@ -17,6 +17,7 @@ namespace loupe {
   X(mpls_truncated, "MPLS label stack cut short")                           \
   X(mpls_too_deep, "MPLS stack deeper than 8 labels")                       \
   X(mpls_payload_unknown, "MPLS payload neither IPv4 nor IPv6")             \
+  X(pppoe_truncated, "PPPoE session header cut short")                      \
   X(ipv4_truncated, "IPv4 header (with its options) cut short")             \
   X(ipv4_bad_version, "IPv4 EtherType whose IP version field is not 4")     \
   X(ipv4_bad_ihl, "IPv4 IHL below 5")                                       \

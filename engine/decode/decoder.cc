@@ -41,6 +41,10 @@ constexpr uint16_t kEtherTypeQinQ = 0x88a8;
 constexpr uint16_t kEtherTypeQinQLegacy = 0x9100;  // pre-802.1ad QinQ, still met on carrier links
 constexpr uint16_t kEtherTypeMplsUnicast = 0x8847;
 constexpr uint16_t kEtherTypeMplsMulticast = 0x8848;
+constexpr uint16_t kEtherTypePppoeSession = 0x8864;
+constexpr uint32_t kPppoeHeaderLen = 8;  // PPPoE header (6) + PPP protocol (2)
+constexpr uint16_t kPppIpv4 = 0x0021;
+constexpr uint16_t kPppIpv6 = 0x0057;
 
 constexpr uint8_t kProtoHopByHop = 0;
 constexpr uint8_t kProtoIcmp = 1;
@@ -350,6 +354,16 @@ Malformed Decoder::decode(const uint8_t* frame, uint32_t caplen, Decoded& out) c
       default:
         return Malformed::mpls_payload_unknown;
     }
+  }
+  if (ether_type == kEtherTypePppoeSession) {
+    // Broadband access links: PPPoE session, then PPP, then IP.
+    if (caplen - off < kPppoeHeaderLen) [[unlikely]]
+      return Malformed::pppoe_truncated;
+    const uint16_t ppp_proto = load_be16(frame + off + 6);
+    off += kPppoeHeaderLen;
+    if (ppp_proto == kPppIpv4) return decode_ipv4(frame, off, caplen, out);
+    if (ppp_proto == kPppIpv6) return decode_ipv6(frame, off, caplen, out);
+    return Malformed::not_ip;  // LCP, IPCP, authentication: control traffic
   }
   return Malformed::not_ip;
 }

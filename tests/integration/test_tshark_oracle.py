@@ -22,6 +22,15 @@ from loupe_test import (Bytes, Env, fail, loupe_conversations, summary_accounted
 SINGLE_IP = "((count(ip)==1 && !ipv6) || (count(ipv6)==1 && !ip))"
 
 
+# Known, explained differences: capture -> (reason, a line loupe's summary
+# must contain, proving the frames were counted rather than lost).
+EXPLAINED = {
+    "fuzz-2020-02-16-11740.pcap": (
+        "2 fuzzed frames whose IPv4 options overrun the header: loupe counts them as "
+        "malformed, tshark dissects the UDP behind them anyway", "ipv4_bad_options 2"),
+}
+
+
 def link_type(pcap):
     out = subprocess.run(["capinfos", "-E", "-T", "-r", pcap], capture_output=True, text=True)
     fields = out.stdout.strip().split("\t")
@@ -88,8 +97,12 @@ def compare(env, pcap, problems):
             if pkts != tp or not tb.matches(nbytes):
                 problems.append("%s: %s from %s: loupe %d pkts %d bytes, tshark %d pkts %s" %
                                 (os.path.basename(pcap), key, ep, pkts, nbytes, tp, tb))
+    explained = EXPLAINED.get(os.path.basename(pcap))
     for key in single:
         if key not in ours:
+            if explained and explained[1] in stderr:
+                print("  explained: %s: %s: %s" % (os.path.basename(pcap), key, explained[0]))
+                continue
             problems.append("%s: %s: tshark has it, loupe does not" % (os.path.basename(pcap), key))
     return len(ours)
 

@@ -343,6 +343,18 @@ std::vector<Case> table() {
       {.result = Malformed::vlan_too_deep});
   add("vlan_truncated", Frame().eth(kEthVlan).raw({0, 100, 0x08}), {.result = Malformed::vlan_truncated});
   add("eth_truncated", Frame().raw(Bytes(13, 0xff)), {.result = Malformed::eth_truncated});
+  // --- PPPoE session (version/type 0x11, code 0, session id, length, PPP protocol)
+  add("pppoe_ipv4_udp",
+      Frame().eth(0x8864).raw({0x11, 0x00, 0x12, 0x34, 0x00, 0x30, 0x00, 0x21}).ipv4({.proto = kUdp}).udp(514, 514),
+      {.ip_version = 4, .l4_proto = kUdp, .sport = 514, .dport = 514, .l3_offset = 22, .l4_offset = 42});
+  add("vlan_pppoe_ipv6_udp",
+      Frame().eth(kEthVlan).vlan(5, 0x8864).raw({0x11, 0x00, 0x00, 0x01, 0x00, 0x30, 0x00, 0x57})
+          .ipv6({.next = kUdp}).udp(53, 40000),
+      {.ip_version = 6, .l4_proto = kUdp, .sport = 53, .dport = 40000, .vlans = {5}, .l3_offset = 26});
+  add("pppoe_lcp_is_not_ip", Frame().eth(0x8864).raw({0x11, 0x00, 0x00, 0x01, 0x00, 0x04, 0xc0, 0x21, 1, 1}),
+      {.result = Malformed::not_ip});
+  add("pppoe_truncated", Frame().eth(0x8864).raw({0x11, 0x00, 0x00, 0x01, 0x00}),
+      {.result = Malformed::pppoe_truncated});
   add("empty_frame", Frame(), {.result = Malformed::eth_truncated});
 
   // --- non-IP
