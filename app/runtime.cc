@@ -258,11 +258,22 @@ void Runtime::control_loop_live() {
 }
 
 int Runtime::run() {
-  try {
-    start();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "loupe: %s\n", e.what());
-    return 1;
+  {
+    DpdkLogCapture dpdk_log;
+    try {
+      start();
+    } catch (const std::exception& e) {
+      // loupe's line first; what DPDK said, indented, after it.
+      std::fprintf(stderr, "loupe: %s\n", e.what());
+      std::string detail = dpdk_log.release();
+      for (size_t at = 0; at < detail.size();) {
+        const size_t nl = detail.find('\n', at);
+        const size_t end = nl == std::string::npos ? detail.size() : nl;
+        std::fprintf(stderr, "  dpdk: %s\n", detail.substr(at, end - at).c_str());
+        at = end + 1;
+      }
+      return 1;
+    }
   }
   const double startup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
   if (offline_)

@@ -2,9 +2,11 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -136,5 +138,25 @@ void init_eal(const EalPlan& plan) {
 }
 
 void cleanup_eal() { rte_eal_cleanup(); }
+
+DpdkLogCapture::DpdkLogCapture() {
+  stream_ = open_memstream(&buf_, &len_);
+  rte_openlog_stream(stream_ != nullptr ? stream_ : stderr);
+}
+
+std::string DpdkLogCapture::release() {
+  std::string text;
+  if (stream_ != nullptr) {
+    rte_openlog_stream(stderr);
+    std::fclose(stream_);
+    stream_ = nullptr;
+    text.assign(buf_, len_);
+    std::free(buf_);
+    buf_ = nullptr;
+  }
+  return text;
+}
+
+DpdkLogCapture::~DpdkLogCapture() { std::fputs(release().c_str(), stderr); }
 
 }  // namespace loupe

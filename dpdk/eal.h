@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,25 @@ struct EalPlan {
 // Builds the EAL arguments. `offline` runs never use hugepages. Throws
 // std::runtime_error with a one-line message for a bad CPU list.
 EalPlan plan_eal(const Config& config, bool offline, uint32_t memory_mb);
+
+// While alive, DPDK's log lines are kept in memory instead of printed, so a
+// start-up failure can be reported as one line of loupe's with DPDK's detail
+// after it. Afterwards DPDK logs to stderr (never stdout, which may carry
+// flow records).
+class DpdkLogCapture {
+ public:
+  DpdkLogCapture();
+  ~DpdkLogCapture();
+  DpdkLogCapture(const DpdkLogCapture&) = delete;
+  DpdkLogCapture& operator=(const DpdkLogCapture&) = delete;
+  // Stops capturing and returns what was logged.
+  std::string release();
+
+ private:
+  char* buf_ = nullptr;
+  size_t len_ = 0;
+  FILE* stream_ = nullptr;
+};
 
 // Initialises EAL (once per process). Throws std::runtime_error on failure.
 void init_eal(const EalPlan& plan);
