@@ -6,14 +6,15 @@
 //   BM_DecodeAndFlow/N         Worker::process_burst (decode, key, hash,
 //                              lookup, per-flow accounting, timers) on bursts
 //                              of 32 mbufs hitting N established flows at random
-// Figures are per packet (items_per_second); run with
-// --benchmark_repetitions=5 for median, min and max.
+// Figures are per packet (items_per_second); with --benchmark_repetitions=5
+// each benchmark also reports the median, min and max of the runs.
 #include <benchmark/benchmark.h>
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -29,6 +30,16 @@
 
 namespace loupe {
 namespace {
+
+// Registers a benchmark with min and max among its repetitions' statistics.
+#define LOUPE_BENCHMARK(fn)                                                              \
+  BENCHMARK(fn)                                                                          \
+      ->ComputeStatistics("min", [](const std::vector<double>& v) {                      \
+        return *std::min_element(v.begin(), v.end());                                     \
+      })                                                                                 \
+      ->ComputeStatistics("max", [](const std::vector<double>& v) {                      \
+        return *std::max_element(v.begin(), v.end());                                     \
+      })
 
 constexpr uint64_t kT0 = 1'700'000'000ULL * 1'000'000'000ULL;
 constexpr uint32_t kBurst = 32;
@@ -70,7 +81,7 @@ void BM_Decode(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Decode);
+LOUPE_BENCHMARK(BM_Decode);
 
 void BM_ToeplitzSymmetricHash(benchmark::State& state) {
   uint8_t frame[64];
@@ -84,7 +95,7 @@ void BM_ToeplitzSymmetricHash(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_ToeplitzSymmetricHash);
+LOUPE_BENCHMARK(BM_ToeplitzSymmetricHash);
 
 class NullSink : public FlowSink {
  public:
@@ -142,7 +153,7 @@ void BM_FlowLookupHit(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBurst);
 }
-BENCHMARK(BM_FlowLookupHit)->Arg(1 << 10)->Arg(1 << 20);
+LOUPE_BENCHMARK(BM_FlowLookupHit)->Arg(1 << 10)->Arg(1 << 20);
 
 void BM_FlowLookupMiss(benchmark::State& state) {
   const uint32_t n = static_cast<uint32_t>(state.range(0));
@@ -169,7 +180,7 @@ void BM_FlowLookupMiss(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBurst);
 }
-BENCHMARK(BM_FlowLookupMiss)->Arg(1 << 10)->Arg(1 << 20);
+LOUPE_BENCHMARK(BM_FlowLookupMiss)->Arg(1 << 10)->Arg(1 << 20);
 
 void BM_DecodeAndFlow(benchmark::State& state) {
   const uint32_t flows = static_cast<uint32_t>(state.range(0));
@@ -220,7 +231,7 @@ void BM_DecodeAndFlow(benchmark::State& state) {
   rte_pktmbuf_free_bulk(pkts.data(), kPackets);
   rte_mempool_free(pool);
 }
-BENCHMARK(BM_DecodeAndFlow)->Arg(1 << 10)->Arg(1 << 20)->Unit(benchmark::kNanosecond);
+LOUPE_BENCHMARK(BM_DecodeAndFlow)->Arg(1 << 10)->Arg(1 << 20)->Unit(benchmark::kNanosecond);
 
 }  // namespace
 }  // namespace loupe
