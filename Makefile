@@ -20,8 +20,16 @@ demo: build
 test: build
 	@meson test -C $(BUILD) --print-errorlogs --num-processes 2
 
+# The perf regression run: workloads, loupe bench, loupe vs ndpiReader and
+# Suricata, micro-benchmarks, and the instruction-count gate (a second build
+# for x86-64-v3, which valgrind can run). Fails when the gate regresses.
+CG_BUILD ?= build-cg
 perf: build
-	@$(BUILD)/perf/pipeline_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	@bash deploy/install-perf-deps.sh
+	@test -f $(CG_BUILD)/build.ninja || meson setup $(CG_BUILD) --buildtype=release -Dmarch=x86-64-v3 -Dtests=false
+	@ninja -C $(CG_BUILD) app/loupe
+	@python3 perf/run.py $(BUILD) $(CG_BUILD) --out $(BUILD)/perf-report.json
+	@python3 perf/compare.py perf/baseline.json $(BUILD)/perf-report.json
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(CG_BUILD)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app/bench.h"
 #include "app/runtime.h"
 #include "build_info.h"
 #include "config/loader.h"
@@ -50,8 +51,19 @@ int main(int argc, char** argv) {
   app.add_flag("--build-info", build_info, "print the versions of loupe and its libraries");
   app.add_flag("--config-reference", reference,
                "print the configuration reference (docs/configuration.md)");
-  // Later commands (bench, status, scripts) are subcommands of this app; a
-  // plain invocation runs the capture.
+  // Commands are subcommands of this app (bench now; status and scripts
+  // later); a plain invocation runs the capture. -c and --set apply to all.
+  loupe::BenchOptions bench_options;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "in-memory replay through the worker pipeline on one core: packets/s, per stage");
+  bench_cmd->add_option("-r,--read", bench_options.input, "the capture to replay")->required();
+  bench_cmd->add_option("-l,--loops", bench_options.loops, "times to replay it")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 250));
+  bench_cmd->add_flag("--rewrite", bench_options.rewrite,
+                      "rewrite addresses each loop so every loop's flows are new");
+  bench_cmd->add_option("--json", bench_options.json, "write the report as JSON here (- for stdout)");
+  bench_cmd->fallthrough();
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
@@ -79,6 +91,8 @@ int main(int argc, char** argv) {
     std::fputs(loupe::dump_config(config).c_str(), stdout);
     return 0;
   }
+
+  if (bench_cmd->parsed()) return loupe::bench(config, bench_options);
 
   loupe::RunOptions options;
   if (!read_path.empty()) {

@@ -229,7 +229,9 @@ void Runtime::control_loop_offline() {
       }
     }
     drain_records();
-    if (!progressed && plan_.shared_cpus) std::this_thread::yield();
+    // Waiting for the workers (rings full, mempool empty): sleep rather
+    // than spin; offline nothing is lost by it.
+    if (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
 }
 

@@ -43,6 +43,15 @@ struct WorkerSetup {
   std::vector<RxQueue> queues;   // polled directly
   rte_ring* output = nullptr;    // FlowRecord elements to the control core (SPSC)
   MbufFields fields;
+  bool profile = false;          // count TSC cycles per stage (benchmarks)
+};
+
+// Cycles spent per stage of process_burst(), when profiling. Stages not
+// built yet (classification, scripts) are added here as they land.
+struct StageCycles {
+  uint64_t decode = 0;  // decode, fragment tracking, flow key and hash
+  uint64_t flow = 0;    // burst lookup, create, per-packet accounting
+  uint64_t timers = 0;  // timer wheel
 };
 
 class Worker final : public FlowSink {
@@ -62,6 +71,7 @@ class Worker final : public FlowSink {
 
   uint32_t id() const { return setup_.id; }
   const WorkerCounters& counters() const { return counters_; }
+  const StageCycles& stage_cycles() const { return stages_; }
   const FlowTable& flows() const { return table_; }
 
   void on_flow_record(const Flow& flow, EndReason reason) override;
@@ -85,6 +95,7 @@ class Worker final : public FlowSink {
   FragmentTracker fragments_;
   FlowTable table_;
   WorkerCounters counters_;
+  StageCycles stages_;
   uint64_t clock_ns_ = 0;
   bool block_on_full_;
   uint64_t tsc0_;
