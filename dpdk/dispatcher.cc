@@ -11,7 +11,7 @@ namespace loupe {
 Dispatcher::Dispatcher(std::vector<rte_ring*> rings, bool offline, uint32_t burst)
     : rings_(std::move(rings)), offline_(offline), pending_(rings_.size()),
       pending_head_(rings_.size(), 0) {
-  for (auto& p : pending_) p.reserve(burst + 1);
+  for (auto& p : pending_) p.reserve(burst + 2);
 }
 
 uint32_t Dispatcher::worker_of(const rte_mbuf* m) {
@@ -42,6 +42,12 @@ void Dispatcher::dispatch(rte_mbuf* const* pkts, uint32_t n, uint64_t clock_ns) 
     }
     pending_count_ = 0;
   }
+}
+
+void Dispatcher::reset(uint64_t clock_ns) {
+  for (auto& p : pending_) p.push_back(make_reset(clock_ns));
+  pending_count_ += static_cast<uint32_t>(pending_.size());
+  flush();
 }
 
 bool Dispatcher::flush() {

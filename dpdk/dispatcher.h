@@ -28,6 +28,9 @@ class Dispatcher {
   // Queues a burst; offline, `clock_ns` is the reader's clock after it.
   // Offline, call only when pending() is false.
   void dispatch(rte_mbuf* const* pkts, uint32_t n, uint64_t clock_ns);
+  // Offline: queues a clock reset for every worker (time went backwards),
+  // after everything dispatched so far. Call only when pending() is false.
+  void reset(uint64_t clock_ns);
   // Offline: pushes what is pending; returns true when nothing is left.
   bool flush();
   bool pending() const { return pending_count_ != 0; }

@@ -75,13 +75,36 @@ bool PcapSource::open_next() {
 }
 
 uint32_t PcapSource::read_burst(rte_mbuf** out, uint32_t n) {
-  if (eof_) return 0;
+  if (eof_ && !holding_) return 0;
   if (rte_pktmbuf_alloc_bulk(pool_, out, n) != 0) return 0;  // pool empty: workers hold them
   uint32_t got = 0;
   while (got < n) {
     pcap_pkthdr* hdr;
     const u_char* data;
-    const int rc = pcap_next_ex(pcap_, &hdr, &data);
+    int rc;
+    if (holding_) {
+      hdr = &held_hdr_;
+      data = held_.data();
+      rc = 1;
+      holding_ = false;
+    } else {
+      rc = pcap_next_ex(pcap_, &hdr, &data);
+    }
+    if (rc == 1) {
+      const uint64_t t = uint64_t(hdr->ts.tv_sec) * 1'000'000'000ULL + uint64_t(hdr->ts.tv_usec);
+      if (t + 1'000'000'000ULL < clock_ns_) {
+        if (got > 0) {
+          // Time went backwards: finish this burst first; the packet opens
+          // the next one, after the workers have restarted their clocks.
+          held_hdr_ = *hdr;
+          held_.assign(data, data + hdr->caplen);
+          holding_ = true;
+          break;
+        }
+        clock_reset_ = true;
+        clock_ns_ = t;
+      }
+    }
     if (rc != 1) {
       if (rc == PCAP_ERROR)
         stats_.errors.push_back(files_[next_file_ - 1] + ": " + pcap_geterr(pcap_) +

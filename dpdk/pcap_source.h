@@ -44,6 +44,16 @@ class PcapSource {
   bool eof() const { return eof_; }
   // The capture clock: the latest timestamp read so far.
   uint64_t clock_ns() const { return clock_ns_; }
+  // True once when the burst just read starts with a packet more than a
+  // second older than the clock (time went backwards, as when a directory's
+  // files are not in time order): the clock restarted there, and the workers
+  // must restart theirs before they see this burst. read_burst() ends a
+  // burst early to make the jump fall at the start of the next one.
+  bool take_clock_reset() {
+    const bool r = clock_reset_;
+    clock_reset_ = false;
+    return r;
+  }
   const PcapSourceStats& stats() const { return stats_; }
 
   // Opens `file` and checks it is an Ethernet capture. On failure returns
@@ -59,7 +69,12 @@ class PcapSource {
   rte_mempool* pool_;
   MbufFields fields_;
   bool eof_ = false;
+  bool clock_reset_ = false;
   uint64_t clock_ns_ = 0;
+  // A packet read but held back for the next burst (after a clock reset).
+  pcap_pkthdr held_hdr_{};
+  std::vector<uint8_t> held_;
+  bool holding_ = false;
   PcapSourceStats stats_;
 };
 

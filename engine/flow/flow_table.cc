@@ -9,6 +9,7 @@
 #include <rte_prefetch.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -17,7 +18,7 @@ namespace loupe {
 namespace {
 
 constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
-constexpr uint32_t kClockExamine = 64;  // in-use entries CLOCK looks at per eviction
+constexpr uint32_t kClockExamine = 32;  // in-use entries CLOCK looks at per eviction
 
 size_t heap_bytes(int socket) {
   rte_malloc_socket_stats stats{};
@@ -47,7 +48,11 @@ FlowTable::FlowTable(const FlowConfig& config, const char* name, uint32_t worker
   const size_t before = heap_bytes(socket);
   rte_hash_parameters params{};
   params.name = name;
-  params.entries = capacity_;
+  // Cuckoo insertion slows down sharply as buckets fill up (long
+  // displacement searches): give the hash 1/8 more key slots than flows, which
+  // for a power-of-two capacity doubles the buckets and keeps them at most
+  // half full. The capacity itself is enforced by eviction.
+  params.entries = capacity_ + capacity_ / 8 + 8;
   params.key_len = sizeof(FlowKey);
   params.hash_func = rte_hash_crc;
   params.hash_func_init_val = 0;
@@ -108,8 +113,10 @@ EndReason FlowTable::close_reason(const Flow& f) {
 }
 
 uint32_t FlowTable::find_or_create(const FlowKey& key, uint32_t sig, uint32_t known_idx,
-                                   uint8_t side, const Decoded& d, uint64_t now_ns) {
+                                   uint8_t side, const Decoded& d, uint64_t now_ns,
+                                   bool known_absent) {
   int32_t pos = known_idx != kNoFlow ? static_cast<int32_t>(known_idx)
+                : known_absent       ? -ENOENT
                                      : rte_hash_lookup_with_hash(hash_, &key, sig);
   if (likely(pos >= 0)) {
     const Flow& f = flows_[pos];
@@ -146,6 +153,7 @@ uint32_t FlowTable::create(const FlowKey& key, uint32_t sig, uint8_t side, const
   wheel_.schedule(static_cast<uint32_t>(pos), deadline(f), now_ns);
   counters_.created.add();
   counters_.active.add();
+  creations_++;
   return static_cast<uint32_t>(pos);
 }
 
@@ -155,7 +163,9 @@ void FlowTable::update(uint32_t idx, uint8_t side, const Decoded& d, uint32_t wi
   f.pkts[side]++;
   f.bytes[side] += wire_len;
   if (ts_ns > f.last_ns) f.last_ns = ts_ns;
-  f.referenced = 1;
+  // A flow earns its second chance with its second packet: one-packet flows
+  // (scans, lone datagrams) are the first to go when the table is full.
+  if (f.pkts[0] + f.pkts[1] > 1) f.referenced = 1;
   f.tcp_seen |= static_cast<uint8_t>(kSeenData << side);
   if (unlikely(f.state == FlowState::kNew) &&
       (f.tcp_seen & (kSeenData | kSeenData << 1)) == (kSeenData | kSeenData << 1)) {
@@ -224,9 +234,9 @@ void FlowTable::end_flow(uint32_t idx, EndReason reason, bool on_wheel) {
 
 void FlowTable::evict_one() {
   // CLOCK: sweep from the hand, giving referenced flows a second chance; a
-  // flow untouched since the hand last passed is evicted. The sweep is
-  // bounded: after kClockExamine referenced flows, the least recently seen
-  // of them goes.
+  // flow untouched since the hand last passed (or that never had a second
+  // packet) is evicted. The sweep is bounded: after kClockExamine referenced
+  // flows, the least recently seen of them goes.
   uint32_t best = kNoFlow;
   uint64_t best_last = UINT64_MAX;
   uint32_t examined = 0;

@@ -46,9 +46,13 @@ class FlowTable {
 
   // The flow of one packet: looks it up, ends it first if it had already timed
   // out at `now_ns`, creates it when absent (evicting when full). `side` is the
-  // canonical side the packet came from. Never fails.
+  // canonical side the packet came from. `known_idx` is the result of an
+  // earlier lookup_burst() still valid (see epoch()), or kNoFlow; with
+  // `known_absent` the caller vouches that the key is not in the table (its
+  // lookup missed and nothing was created or removed since), which saves a
+  // second lookup. Never fails.
   uint32_t find_or_create(const FlowKey& key, uint32_t sig, uint32_t known_idx, uint8_t side,
-                          const Decoded& d, uint64_t now_ns);
+                          const Decoded& d, uint64_t now_ns, bool known_absent = false);
 
   // Accounts one packet to flow idx.
   void update(uint32_t idx, uint8_t side, const Decoded& d, uint32_t wire_len, uint64_t ts_ns);
@@ -58,10 +62,16 @@ class FlowTable {
 
   // Ends every open flow with `reason` (end of input, shutdown).
   void flush_all(EndReason reason);
+  // After flush_all(): the next advance() starts the wheel at its own time,
+  // even an earlier one.
+  void restart_clock() { wheel_slot_ = 0; }
 
   // Bumped whenever a flow is removed: indices from an earlier lookup_burst()
   // are stale once it changes.
   uint64_t epoch() const { return epoch_; }
+  // Bumped whenever a flow is created: a miss from an earlier lookup_burst()
+  // may have become a hit once it changes.
+  uint64_t creations() const { return creations_; }
 
   const Flow& flow(uint32_t idx) const { return flows_[idx]; }
   const FlowTableCounters& counters() const { return counters_; }
@@ -86,6 +96,7 @@ class FlowTable {
   uint32_t worker_id_;
   uint64_t next_seq_ = 1;
   uint64_t epoch_ = 0;
+  uint64_t creations_ = 0;
   uint64_t idle_ns_[kTimeoutClasses];
   uint64_t active_ns_;
   uint64_t wheel_slot_ = 0;  // last wheel slot run (whole seconds)

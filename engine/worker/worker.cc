@@ -83,8 +83,15 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
   const bool profile = setup_.profile;
   const uint64_t t0 = profile ? rte_rdtsc() : 0;
 
+  // Two prefetch passes over the burst before any packet is read: the mbuf
+  // headers (both lines: the second holds the dynamic fields), then the
+  // frames they point to, so the misses overlap instead of queueing.
   for (uint32_t i = 0; i < n; i++) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_prefetch0(pkts[i]);
+    rte_prefetch0(reinterpret_cast<const char*>(pkts[i]) + RTE_CACHE_LINE_SIZE);
+  }
+  for (uint32_t i = 0; i < n; i++) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  for (uint32_t i = 0; i < n; i++) {
     const rte_mbuf* mb = pkts[i];
     const uint64_t t = kOffline ? setup_.fields.ts(mb) : live_now_ns;
     const uint32_t len = kOffline ? setup_.fields.wire_len(mb) : mb->pkt_len;
@@ -114,12 +121,22 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
 
   table_.lookup_burst(key_ptrs, sigs, m, idx);
   const uint64_t epoch = table_.epoch();
+  uint32_t created_sigs[kMaxBurst];
+  uint32_t n_created = 0;
   for (uint32_t j = 0; j < m; j++) {
     // A flow removed earlier in this burst (timed out, evicted) may have
-    // freed an index looked up above: look the rest up again.
-    const uint32_t known = table_.epoch() == epoch ? idx[j] : kNoFlow;
+    // freed an index looked up above: look the rest up again. A miss stays a
+    // miss unless a flow with the same hash was created earlier in this burst
+    // (two packets of a new flow in one burst).
+    const bool unchanged = table_.epoch() == epoch;
+    const uint32_t known = unchanged ? idx[j] : kNoFlow;
+    bool absent = known == kNoFlow && unchanged;
+    for (uint32_t c = 0; absent && c < n_created; c++) absent = created_sigs[c] != sigs[j];
     if (ts[j] > clock_ns_) clock_ns_ = ts[j];
-    const uint32_t f = table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j]);
+    const uint64_t before = table_.creations();
+    const uint32_t f =
+        table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j], absent);
+    if (table_.creations() != before) created_sigs[n_created++] = sigs[j];
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
   }
   counters_.processed.add(m);
@@ -138,6 +155,13 @@ template void Worker::process_burst<false>(rte_mbuf* const*, uint32_t, uint64_t)
 void Worker::advance_clock(uint64_t ns) {
   if (ns > clock_ns_) clock_ns_ = ns;
   table_.advance(clock_ns_);
+}
+
+void Worker::reset_clock(uint64_t ns) {
+  // Records are never lost for this: offline the output ring is waited on.
+  table_.flush_all(EndReason::shutdown);
+  table_.restart_clock();
+  clock_ns_ = ns;
 }
 
 template <bool kOffline>
@@ -161,7 +185,10 @@ void Worker::loop() {
             rte_pktmbuf_free_bulk(pkts, k);
             k = 0;
           }
-          advance_clock(tick_ns(entries[i]));
+          if (is_reset(entries[i]))
+            reset_clock(tick_ns(entries[i]));
+          else
+            advance_clock(tick_ns(entries[i]));
         } else {
           pkts[k++] = static_cast<rte_mbuf*>(entries[i]);
         }

@@ -28,11 +28,15 @@ struct RxQueue {
 };
 
 // Entries of a dispatcher -> worker ring are mbuf pointers or clock ticks:
-// a tick carries the reader's clock (ns) shifted left by one with bit 0 set,
-// which no mbuf pointer has.
-inline void* make_tick(uint64_t ns) { return reinterpret_cast<void*>((ns << 1) | 1); }
+// a tick carries the reader's clock (ns) shifted left by two with bit 0 set,
+// which no mbuf pointer has. A tick with bit 1 set too is a clock reset: the
+// capture's time went backwards (a directory whose files are not in time
+// order), so every open flow ends and time starts again from there.
+inline void* make_tick(uint64_t ns) { return reinterpret_cast<void*>((ns << 2) | 1); }
+inline void* make_reset(uint64_t ns) { return reinterpret_cast<void*>((ns << 2) | 3); }
 inline bool is_tick(const void* p) { return reinterpret_cast<uintptr_t>(p) & 1; }
-inline uint64_t tick_ns(const void* p) { return reinterpret_cast<uintptr_t>(p) >> 1; }
+inline bool is_reset(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 3) == 3; }
+inline uint64_t tick_ns(const void* p) { return reinterpret_cast<uintptr_t>(p) >> 2; }
 
 struct WorkerSetup {
   uint32_t id = 0;
@@ -83,6 +87,8 @@ class Worker final : public FlowSink {
   void process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_ns);
   // Offline: advances the capture clock and runs the timers.
   void advance_clock(uint64_t ns);
+  // Offline: time went backwards; ends every open flow and restarts the clock.
+  void reset_clock(uint64_t ns);
 
  private:
   template <bool kOffline>
