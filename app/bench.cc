@@ -162,8 +162,8 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         "\"loops\":{},\"rewrite\":{},\"packets_total\":{},\"wire_bytes_total\":{},"
         "\"seconds\":{:.6f},\"pps\":{:.0f},\"gbps\":{:.3f},\"ns_per_packet\":{:.2f},"
         "\"cycles_per_packet\":{:.2f},\"tsc_hz\":{:.0f},"
-        "\"stages\":{{\"decode\":{:.2f},\"flow\":{:.2f},\"timers\":{:.2f},"
-        "\"classify\":null,\"scripts\":null}},"
+        "\"stages\":{{\"decode\":{:.2f},\"flow\":{:.2f},\"classify\":{:.2f},\"timers\":{:.2f},"
+        "\"scripts\":null}},"
         "\"processed\":{},\"malformed\":{},\"flows_created\":{},\"flows_active\":{},"
         "\"flow_capacity\":{},\"flow_table_mb\":{:.1f},\"peak_rss_mb\":{:.1f},"
         "\"load_ms\":{:.1f}}}",
@@ -171,7 +171,7 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         l.wire_bytes * opt.loops, seconds, static_cast<double>(total) / seconds,
         static_cast<double>(l.wire_bytes * opt.loops) * 8 / seconds / 1e9,
         seconds * 1e9 / static_cast<double>(total), per(busy), hz, per(st.decode), per(st.flow),
-        per(st.timers), wc.processed.get(), wc.malformed.get(), fc.created.get(),
+        per(st.classify), per(st.timers), wc.processed.get(), wc.malformed.get(), fc.created.get(),
         fc.active.get(), config.flow.capacity,
         static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), peak_rss_mb(), load_ms);
     if (!opt.json.empty()) {
@@ -187,7 +187,7 @@ int bench(const Config& config_in, const BenchOptions& opt) {
       std::fprintf(stderr,
                    "loupe bench: %s, %zu packets x %u loops%s, 1 worker\n"
                    "  %-22s %12.0f\n  %-22s %12.3f\n  %-22s %12.2f\n  %-22s %12.2f\n"
-                   "  per stage, cycles/packet: decode %.2f, flow %.2f, timers %.2f "
+                   "  per stage, cycles/packet: decode %.2f, flow %.2f, classify %.2f, timers %.2f "
                    "(the rest: burst loop and harness)\n"
                    "  flows created %lu, active at end %lu of %u; malformed %lu\n"
                    "  peak RSS %.1f MiB (flow table %.1f MiB); load %.0f ms\n",
@@ -195,7 +195,7 @@ int bench(const Config& config_in, const BenchOptions& opt) {
                    "packets/s", static_cast<double>(total) / seconds, "Gbit/s",
                    static_cast<double>(l.wire_bytes * opt.loops) * 8 / seconds / 1e9,
                    "ns/packet", seconds * 1e9 / static_cast<double>(total), "cycles/packet",
-                   per(busy), per(st.decode), per(st.flow), per(st.timers), fc.created.get(),
+                   per(busy), per(st.decode), per(st.flow), per(st.classify), per(st.timers), fc.created.get(),
                    fc.active.get(), config.flow.capacity, wc.malformed.get(), peak_rss_mb(),
                    static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), load_ms);
     }

@@ -27,6 +27,7 @@
 #include "dpdk/mbuf_fields.h"
 #include "dpdk/pcap_source.h"
 #include "dpdk/port.h"
+#include "engine/classify/ndpi_detector.h"
 #include "engine/control/record_writer.h"
 #include "engine/worker/worker.h"
 
@@ -123,6 +124,7 @@ class Runtime {
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<NdpiModule> names_;  // nDPI ids to names, for the records
   std::unique_ptr<RecordWriter> writer_;
   Clock::time_point t0_ = Clock::now();
   std::optional<double> first_packet_ms_;
@@ -137,7 +139,8 @@ void Runtime::start() {
     throw std::runtime_error("EAL started " + std::to_string(rte_lcore_count()) +
                              " lcores, expected " + std::to_string(n + 1));
   fields_ = MbufFields::register_all();
-  writer_ = std::make_unique<RecordWriter>(config_.output.flows);
+  if (config_.classify.ndpi.enabled) names_ = std::make_unique<NdpiModule>(config_.classify.ndpi);
+  writer_ = std::make_unique<RecordWriter>(config_.output.flows, names_.get());
 
   const int socket = static_cast<int>(rte_socket_id());
   bool need_dispatch = offline_;

@@ -15,6 +15,7 @@ void describe(config::Section<Config>& s) {
   s.list("ports", &Config::ports)
       .help("Capture ports. Leave it empty when packets come from pcap files (-r).");
   s.section("flow", &Config::flow).help("The per-worker flow tables.");
+  s.section("classify", &Config::classify).help("Naming each flow's application.");
   s.section("output", &Config::output).help("What the control core writes.");
   s.check(
       "dpdk.mbufs_per_worker > dpdk.rx_desc * number of ports: each worker's mempool fills "

@@ -9,6 +9,7 @@
 
 #include "config/schema_fwd.h"
 #include "dpdk/dpdk_config.h"
+#include "engine/classify/classify_config.h"
 #include "engine/control/output_config.h"
 #include "engine/flow/flow_config.h"
 #include "engine/worker/worker_config.h"
@@ -20,6 +21,7 @@ struct Config {
   DpdkConfig dpdk;
   std::vector<PortConfig> ports;
   FlowConfig flow;
+  ClassifyConfig classify;
   OutputConfig output;
 
   bool operator==(const Config&) const = default;

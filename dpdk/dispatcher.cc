@@ -26,10 +26,14 @@ uint32_t Dispatcher::worker_of(const rte_mbuf* m) {
 }
 
 void Dispatcher::dispatch(rte_mbuf* const* pkts, uint32_t n, uint64_t clock_ns) {
+  // Entries still pending (a clock reset that did not fit) are counted
+  // already; count only what this burst adds behind them.
   for (uint32_t i = 0; i < n; i++) pending_[worker_of(pkts[i])].push_back(pkts[i]);
-  if (offline_)
+  pending_count_ += n;
+  if (offline_) {
     for (auto& p : pending_) p.push_back(make_tick(clock_ns));
-  for (auto& p : pending_) pending_count_ += static_cast<uint32_t>(p.size());
+    pending_count_ += static_cast<uint32_t>(pending_.size());
+  }
   if (!flush() && !offline_) {
     // Live: what did not fit is lost, and counted.
     for (size_t w = 0; w < pending_.size(); w++) {

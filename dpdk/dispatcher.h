@@ -26,7 +26,7 @@ class Dispatcher {
   Dispatcher(std::vector<rte_ring*> rings, bool offline, uint32_t burst);
 
   // Queues a burst; offline, `clock_ns` is the reader's clock after it.
-  // Offline, call only when pending() is false.
+  // Offline, call only when nothing but a clock reset is pending.
   void dispatch(rte_mbuf* const* pkts, uint32_t n, uint64_t clock_ns);
   // Offline: queues a clock reset for every worker (time went backwards),
   // after everything dispatched so far. Call only when pending() is false.

@@ -10,11 +10,14 @@
 
 namespace loupe {
 
+class NdpiModule;
+
 class RecordWriter {
  public:
   // path "" writes nothing, "-" writes to stdout. Throws std::runtime_error
   // with a one-line message when the file cannot be opened.
-  explicit RecordWriter(const std::string& path);
+  // `names` turns nDPI ids into names; null when classification is off.
+  RecordWriter(const std::string& path, const NdpiModule* names);
   ~RecordWriter();
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
@@ -24,9 +27,10 @@ class RecordWriter {
   uint64_t written() const { return written_; }
 
   // The JSON of one record, without the trailing newline.
-  static void format(const FlowRecord& r, std::string& out);
+  static void format(const FlowRecord& r, std::string& out, const NdpiModule* names = nullptr);
 
  private:
+  const NdpiModule* names_;
   FILE* file_ = nullptr;
   bool owned_ = false;
   std::string buf_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/classify/ndpi_detector.h"
 #include "engine/flow/flow_key.h"
 
 namespace loupe {
@@ -52,6 +53,9 @@ enum TimeoutClass : uint8_t { kTcpNew, kTcp, kTcpClosed, kUdp, kIcmp, kOther, kT
 inline constexpr uint32_t kNoFlow = UINT32_MAX;
 
 // 192 bytes: the first cache line holds what every packet touches.
+enum L7Status : uint8_t { kL7Pending, kL7Running, kL7Done };
+inline constexpr uint32_t kNoMeta = UINT32_MAX;
+
 struct alignas(64) Flow {
   // -- line 0: per packet
   uint64_t last_ns;       // time of the last packet
@@ -60,7 +64,9 @@ struct alignas(64) Flow {
   uint32_t sig;           // hash of key, kept for deletion
   uint32_t timer_next;    // timer wheel links (flow indices)
   uint32_t timer_prev;
-  uint32_t timer_slot;    // wheel slot the flow sits in
+  uint16_t timer_slot;    // wheel slot the flow sits in
+  uint8_t l7_status;      // L7Status: where nDPI detection stands
+  uint8_t pad0;
   uint8_t in_use;
   uint8_t referenced;     // CLOCK bit for eviction
   uint8_t client;         // canonical side of the client
@@ -73,11 +79,17 @@ struct alignas(64) Flow {
   FlowKey key;
   uint64_t first_ns;
   uint64_t flow_id;
-  // -- line 2: the counters at the last interim record (active timeout)
+  // -- line 2: the counters at the last interim record (active timeout), L7
   uint64_t reported_pkts[2];
   uint64_t reported_bytes[2];
   uint64_t active_since_ns;  // start of the current record's period
+  L7Result l7;               // nDPI's verdict once detection ended
+  uint32_t l7_state;         // nDPI state while detection runs (kNoState otherwise)
+  uint32_t l7_meta;          // metadata slot, or kNoMeta
 };
+
+
 static_assert(sizeof(Flow) <= 256, "a flow entry must stay within 256 bytes");
+static_assert(sizeof(Flow) == 192, "three cache lines; the first is what every packet touches");
 
 }  // namespace loupe

@@ -22,7 +22,10 @@ struct FlowRecord {
   uint8_t icmp_type;
   uint8_t icmp_code;
   uint8_t worker;
-  uint8_t pad[2];
+  uint8_t l7_status;  // L7Status when the record was made
+  uint8_t pad;
+  L7Result l7;
+  L7Meta meta;
 };
 static_assert(sizeof(FlowRecord) % 8 == 0, "ring elements are 8-byte multiples");
 

@@ -150,6 +150,8 @@ uint32_t FlowTable::create(const FlowKey& key, uint32_t sig, uint8_t side, const
   if (key.proto == IPPROTO_TCP && (d.tcp_flags & 0x12) == 0x12) f.client = side ^ 1;
   f.icmp_type = d.icmp_type;
   f.icmp_code = d.icmp_code;
+  f.l7_state = UINT32_MAX;
+  f.l7_meta = kNoMeta;
   wheel_.schedule(static_cast<uint32_t>(pos), deadline(f), now_ns);
   counters_.created.add();
   counters_.active.add();

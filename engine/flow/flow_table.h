@@ -74,6 +74,11 @@ class FlowTable {
   uint64_t creations() const { return creations_; }
 
   const Flow& flow(uint32_t idx) const { return flows_[idx]; }
+  // The owning worker's stages (classification) write their part of a flow.
+  Flow& flow(uint32_t idx) { return flows_[idx]; }
+  uint32_t index_of(const Flow& f) const { return static_cast<uint32_t>(&f - flows_); }
+  // Entries in the table's array: flow indices are below this.
+  uint32_t slots() const { return slots_; }
   const FlowTableCounters& counters() const { return counters_; }
   uint32_t capacity() const { return capacity_; }
   size_t memory_bytes() const { return memory_bytes_; }

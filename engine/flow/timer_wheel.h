@@ -31,7 +31,7 @@ class TimerWheel {
     if (slot - now_slot >= kSlots) slot = now_slot + kSlots - 1;
     const uint32_t s = static_cast<uint32_t>(slot & (kSlots - 1));
     Flow& f = flows_[idx];
-    f.timer_slot = s;
+    f.timer_slot = static_cast<uint16_t>(s);
     f.timer_prev = kNoFlow;
     f.timer_next = heads_[s];
     if (heads_[s] != kNoFlow) flows_[heads_[s]].timer_prev = idx;

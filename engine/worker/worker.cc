@@ -31,7 +31,36 @@ Worker::Worker(const Config& config, WorkerSetup setup)
       epoch0_ns_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count())),
-      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())) {}
+      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())) {
+  if (config.classify.ndpi.enabled) {
+    ndpi_ = std::make_unique<NdpiDetector>(config.classify.ndpi);
+    meta_ = std::make_unique<L7Meta[]>(table_.slots());
+  }
+}
+
+void Worker::classify(uint32_t idx, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns,
+                      uint8_t proto) {
+  Flow& f = table_.flow(idx);
+  if (f.l7_status == kL7Done) return;
+  if (f.l7_status == kL7Pending) {
+    const uint32_t st = ndpi_->acquire();
+    if (st == NdpiDetector::kNoState) {
+      f.l7_status = kL7Done;
+      counters_.l7_no_state.add();
+      return;
+    }
+    meta_[idx] = L7Meta{};
+    f.l7_state = st;
+    f.l7_status = kL7Running;
+    counters_.l7_started.add();
+  }
+  if (ndpi_->process(f.l7_state, ip, ip_len, ts_ns / 1'000'000, proto, f.pkts[0] + f.pkts[1],
+                     f.l7, meta_[idx])) {
+    f.l7_status = kL7Done;
+    f.l7_state = NdpiDetector::kNoState;
+    counters_.l7_done.add();
+  }
+}
 
 uint64_t Worker::tsc_now_ns() const {
   return epoch0_ns_ + static_cast<uint64_t>(static_cast<double>(rte_rdtsc() - tsc0_) * ns_per_tsc_);
@@ -53,7 +82,21 @@ void Worker::on_flow_record(const Flow& f, EndReason reason) {
   r.icmp_type = f.icmp_type;
   r.icmp_code = f.icmp_code;
   r.worker = static_cast<uint8_t>(setup_.id);
-  r.pad[0] = r.pad[1] = 0;
+  r.pad = 0;
+  r.l7_status = f.l7_status;
+  r.l7 = f.l7;
+  r.meta = L7Meta{};
+  if (ndpi_ != nullptr && f.l7_status != kL7Pending) {
+    const uint32_t idx = table_.index_of(f);
+    if (f.l7_status == kL7Running && reason != EndReason::active_timeout) {
+      // The flow ends before its detection did: nDPI gives up with a guess,
+      // as ndpiReader does for the flows still open at the end.
+      ndpi_->finish(f.l7_state, r.l7, meta_[idx]);
+      r.l7_status = kL7Done;
+      counters_.l7_done.add();
+    }
+    r.meta = meta_[idx];
+  }
   if (setup_.output == nullptr) return;
   while (rte_ring_sp_enqueue_elem(setup_.output, &r, sizeof(r)) != 0) {
     if (!block_on_full_) {
@@ -77,6 +120,10 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
   uint8_t side[kMaxBurst];
   uint64_t ts[kMaxBurst];
   uint32_t wire[kMaxBurst];
+  const uint8_t* l3[kMaxBurst];
+  uint16_t l3_len[kMaxBurst];
+  bool inspect[kMaxBurst];
+  uint64_t classify_cycles = 0;
   uint32_t m = 0;
   uint64_t rx_bytes = 0;
   // Profiling reads the TSC three times per burst, never per packet.
@@ -106,6 +153,10 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
       if (t > clock_ns_) clock_ns_ = t;
       continue;
     }
+    l3[m] = rte_pktmbuf_mtod(mb, const uint8_t*) + d.l3_offset;
+    l3_len[m] = static_cast<uint16_t>(mb->data_len - d.l3_offset);
+    // nDPI reads L4 headers: a fragment after the first has none.
+    inspect[m] = !d.is_fragment || d.frag_first;
     side[m] = make_flow_key(d, keys[m]);
     key_ptrs[m] = &keys[m];
     sigs[m] = FlowTable::hash(keys[m]);
@@ -138,13 +189,21 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
         table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j], absent);
     if (table_.creations() != before) created_sigs[n_created++] = sigs[j];
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
+    // Classified at once, in packet order: a later packet of this burst may
+    // end this flow and hand its index to another.
+    if (ndpi_ != nullptr && inspect[j]) {
+      const uint64_t c0 = profile ? rte_rdtsc() : 0;
+      classify(f, l3[j], l3_len[j], ts[j], dec[j].l4_proto);
+      if (profile) classify_cycles += rte_rdtsc() - c0;
+    }
   }
   counters_.processed.add(m);
   const uint64_t t2 = profile ? rte_rdtsc() : 0;
   table_.advance(clock_ns_);
   if (profile) {
     const uint64_t t3 = rte_rdtsc();
-    stages_.flow += t2 - t1;
+    stages_.flow += t2 - t1 - classify_cycles;
+    stages_.classify += classify_cycles;
     stages_.timers += t3 - t2;
   }
 }

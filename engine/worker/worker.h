@@ -7,11 +7,13 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <vector>
 
 #include "config/config.h"
 #include "dpdk/mbuf_fields.h"
+#include "engine/classify/ndpi_detector.h"
 #include "engine/decode/decoder.h"
 #include "engine/flow/flow_record.h"
 #include "engine/flow/flow_table.h"
@@ -53,9 +55,10 @@ struct WorkerSetup {
 // Cycles spent per stage of process_burst(), when profiling. Stages not
 // built yet (classification, scripts) are added here as they land.
 struct StageCycles {
-  uint64_t decode = 0;  // decode, fragment tracking, flow key and hash
-  uint64_t flow = 0;    // burst lookup, create, per-packet accounting
-  uint64_t timers = 0;  // timer wheel
+  uint64_t decode = 0;    // decode, fragment tracking, flow key and hash
+  uint64_t flow = 0;      // burst lookup, create, per-packet accounting
+  uint64_t classify = 0;  // nDPI
+  uint64_t timers = 0;    // timer wheel
 };
 
 class Worker final : public FlowSink {
@@ -94,12 +97,15 @@ class Worker final : public FlowSink {
   template <bool kOffline>
   void loop();
   uint64_t tsc_now_ns() const;
+  void classify(uint32_t idx, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto);
 
   const Config& config_;
   WorkerSetup setup_;
   Decoder decoder_;
   FragmentTracker fragments_;
   FlowTable table_;
+  std::unique_ptr<NdpiDetector> ndpi_;   // null when classify.ndpi.enabled is off
+  std::unique_ptr<L7Meta[]> meta_;       // per flow index: what nDPI extracted
   WorkerCounters counters_;
   StageCycles stages_;
   uint64_t clock_ns_ = 0;

@@ -19,6 +19,9 @@ namespace loupe {
   X(malformed, "packets not accounted to a flow, all reasons")                \
   X(records, "flow records sent to the control core")                         \
   X(record_drops, "flow records lost: output ring full (live capture only)")  \
+  X(l7_started, "flows whose nDPI detection started")                         \
+  X(l7_done, "flows whose nDPI detection ended (detected or given up)")       \
+  X(l7_no_state, "flows not inspected: no free nDPI state")                   \
   X(busy_polls, "polls that returned packets")                                \
   X(idle_polls, "polls that returned nothing")
 

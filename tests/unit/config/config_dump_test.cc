@@ -58,6 +58,11 @@ Config everything_changed() {
   c.flow.fragments = 8192;
   c.flow.fragment_timeout = 60;
   c.output = {"/var/lib/loupe/flows.json", 65536, false, true};
+  c.classify.ndpi = {false,          40,
+                     12,             2048,
+                     "/etc/p.txt",   "/etc/c.txt",
+                     "/etc/r.txt",   "/etc/j.csv",
+                     "/etc/s.csv"};
   return c;
 }
 
