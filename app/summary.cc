@@ -70,6 +70,10 @@ void print_summary(FILE* out, const SummaryInput& in) {
                      fc.created.get(), w_ended,
                      by_reason(kEndReasonText, [&](size_t i) { return fc.ended[i].get(); }),
                      c.records.get(), c.record_drops.get()));
+    if (c.l7_started.get() || c.l7_no_state.get())
+      line(fmt::format("worker {}: nDPI detection started {}, ended {}, not inspected {} (no free "
+                       "state)",
+                       w.id(), c.l7_started.get(), c.l7_done.get(), c.l7_no_state.get()));
     rx += c.rx_packets.get();
     processed += c.processed.get();
     malformed += c.malformed.get();

@@ -130,7 +130,8 @@ def loupe_bench(build, wl, runs):
         "ns_per_packet": spread([r["ns_per_packet"] for r in results]),
         "cycles_per_packet": spread([r["cycles_per_packet"] for r in results]),
         "stages_cycles_per_packet": {k: statistics.median([r["stages"][k] for r in results])
-                                     for k in ("decode", "flow", "timers")},
+                                     for k in ("decode", "flow", "classify", "timers")
+                                     if r["stages"].get(k) is not None},
         "packets_total": last["packets_total"], "flows_created": last["flows_created"],
         "peak_rss_mb": last["peak_rss_mb"], "flow_table_mb": last["flow_table_mb"],
     }
@@ -275,13 +276,14 @@ def print_table(r):
     print("loupe perf run, %s, %s (%d CPUs); medians of %d runs [min-max]" %
           (r["date"], r["machine"]["cpu"], r["machine"]["cpus"], r["runs"]))
     print("\nin-memory replay, one worker core (loupe bench):")
-    print("  %-20s %12s %22s %9s   cycles/packet: decode flow timers" % ("workload", "Mpps", "ns/packet", "cyc/pkt"))
+    print("  %-20s %12s %22s %9s   cycles/packet: decode flow classify timers" % ("workload", "Mpps", "ns/packet", "cyc/pkt"))
     for name, w in r["workloads"].items():
         b = w["bench"]
         s = b["stages_cycles_per_packet"]
-        print("  %-20s %12.2f %8.1f [%5.1f-%5.1f] %9.1f   %6.1f %6.1f %6.1f" % (
+        print("  %-20s %12.2f %8.1f [%5.1f-%5.1f] %9.1f   %6.1f %6.1f %6.1f %6.1f" % (
             name, b["pps"]["median"] / 1e6, b["ns_per_packet"]["median"], b["ns_per_packet"]["min"],
-            b["ns_per_packet"]["max"], b["cycles_per_packet"]["median"], s["decode"], s["flow"], s["timers"]))
+            b["ns_per_packet"]["max"], b["cycles_per_packet"]["median"], s["decode"], s["flow"],
+            s.get("classify", 0.0), s["timers"]))
     print("\nend to end, thousand packets per CPU-second of the whole run, same pcap, same session")
     print("(in brackets: CPU seconds the same command takes on the first packet alone):")
     for name, w in r["workloads"].items():
