@@ -35,7 +35,6 @@ namespace loupe {
 namespace {
 
 constexpr uint32_t kReaderMbufs = 8191;
-constexpr uint32_t kRecordBurst = 64;
 
 using Clock = std::chrono::steady_clock;
 
@@ -74,7 +73,8 @@ uint32_t memory_estimate_mb(const Config& c, bool offline) {
   bytes += offline ? uint64_t{kReaderMbufs} * mbuf
                    : uint64_t{c.workers.count} * uint64_t{c.dpdk.mbufs_per_worker} * mbuf;
   bytes += uint64_t{c.workers.count} *
-           (uint64_t{c.output.ring_size} * sizeof(FlowRecord) + uint64_t{c.workers.ring_size} * 8);
+           (uint64_t{c.output.ring_size} * kRecordCell + uint64_t{c.workers.ring_size} * 8 +
+            (uint64_t{c.classify.metadata_mb} << 20));
   return static_cast<uint32_t>(bytes >> 20) + 128;  // + EAL's own needs
 }
 
@@ -163,7 +163,7 @@ void Runtime::start() {
     dispatcher_ = std::make_unique<Dispatcher>(inputs_rings_, offline_, config_.workers.burst);
   }
   for (uint32_t i = 0; i < n; i++) {
-    outputs_.push_back(make_ring("out_w" + std::to_string(i), sizeof(FlowRecord),
+    outputs_.push_back(make_ring("out_w" + std::to_string(i), kRecordCell,
                                  config_.output.ring_size, socket));
     WorkerSetup s;
     s.id = i;
@@ -185,12 +185,22 @@ void Runtime::start() {
 }
 
 void Runtime::drain_records() {
-  FlowRecord recs[kRecordBurst];
+  // A record's cells were enqueued in one bulk: once its first two are
+  // visible, its metadata cells are too.
+  FlowRecord rec;
+  alignas(8) uint8_t meta[kMaxMetaCells * kRecordCell];
   for (rte_ring* r : outputs_) {
-    unsigned got;
-    while ((got = rte_ring_sc_dequeue_burst_elem(r, recs, sizeof(FlowRecord), kRecordBurst,
-                                                 nullptr)) > 0)
-      for (unsigned k = 0; k < got; k++) writer_->write(recs[k]);
+    for (;;) {
+      if (rte_ring_sc_dequeue_bulk_elem(r, &rec, kRecordCell, kRecordCells, nullptr) == 0) break;
+      MetaView view;
+      if (rec.meta_cells != 0) {
+        rte_ring_sc_dequeue_bulk_elem(r, meta, kRecordCell, rec.meta_cells, nullptr);
+        uint16_t len;
+        std::memcpy(&len, meta, 2);
+        view = MetaView(meta + 2, len);
+      }
+      writer_->write(rec, view);
+    }
   }
 }
 

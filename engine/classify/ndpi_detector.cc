@@ -5,6 +5,8 @@ extern "C" {
 }
 
 #include <cstring>
+
+#include "engine/classify/ndpi_metadata.h"
 #include <stdexcept>
 
 namespace loupe {
@@ -113,13 +115,11 @@ uint32_t NdpiDetector::acquire() {
   return i;
 }
 
-void NdpiDetector::complete(State& s, L7Result& out, L7Meta& meta, uint32_t index) {
+void NdpiDetector::complete(State& s, L7Result& out, MetaBuilder& meta, uint32_t index) {
   out = s.result;
   out.risk = s.flow->risk;
   out.confidence = static_cast<uint8_t>(s.flow->confidence);
-  std::memcpy(meta.host, s.flow->host_server_name,
-              std::min(sizeof(meta.host), sizeof(s.flow->host_server_name)));
-  meta.host[sizeof(meta.host) - 1] = 0;
+  extract_ndpi_metadata(s.flow, out.guessed, meta);
   // nDPI's own allocations (URLs, certificate names...) go with the state.
   ndpi_free_flow_data(s.flow);
   std::memset(static_cast<void*>(s.flow), 0, state_size_);
@@ -129,7 +129,7 @@ void NdpiDetector::complete(State& s, L7Result& out, L7Meta& meta, uint32_t inde
 }
 
 bool NdpiDetector::process(uint32_t state, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ms,
-                           uint8_t l4_proto, uint64_t packets, L7Result& out, L7Meta& meta) {
+                           uint8_t l4_proto, uint64_t packets, L7Result& out, MetaBuilder& meta) {
   State& s = states_[state];
   ndpi_detection_module_struct* mod = module_->get();
   const uint64_t limit = l4_proto == 6 ? config_.max_packets_tcp : config_.max_packets_udp;
@@ -161,7 +161,7 @@ bool NdpiDetector::process(uint32_t state, const uint8_t* ip, uint16_t ip_len, u
   return true;
 }
 
-void NdpiDetector::finish(uint32_t state, L7Result& out, L7Meta& meta) {
+void NdpiDetector::finish(uint32_t state, L7Result& out, MetaBuilder& meta) {
   State& s = states_[state];
   if (!s.detected) {
     uint8_t guessed = 0;

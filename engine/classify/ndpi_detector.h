@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/classify/classify_config.h"
+#include "engine/classify/l7_meta.h"
 
 struct ndpi_detection_module_struct;
 struct ndpi_flow_struct;
@@ -27,11 +28,6 @@ struct L7Result {
   uint8_t confidence = 0; // ndpi_confidence_t
   uint8_t guessed = 0;    // the ids are nDPI's guess, detection gave up
   uint64_t risk = 0;      // ndpi_risk bitmap
-};
-
-// Metadata extracted by nDPI, copied out when detection ends.
-struct L7Meta {
-  char host[80] = {0};    // HTTP Host, TLS/QUIC SNI, DNS query name
 };
 
 class NdpiModule;
@@ -52,14 +48,14 @@ class NdpiDetector {
 
   // Feeds one packet (from its IP header) to the detection held in
   // `state`. `packets` counts the flow's packets including this one. Returns
-  // true when detection has ended: `out` and `meta` are filled and the state
-  // is back in the pool.
+  // true when detection has ended: `out` is filled, the metadata nDPI found
+  // is appended to `meta`, and the state is back in the pool.
   bool process(uint32_t state, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ms,
-               uint8_t l4_proto, uint64_t packets, L7Result& out, L7Meta& meta);
+               uint8_t l4_proto, uint64_t packets, L7Result& out, MetaBuilder& meta);
 
   // Ends a detection still running (the flow ended first): gives up with a
   // guess, fills `out` and `meta`, and returns the state to the pool.
-  void finish(uint32_t state, L7Result& out, L7Meta& meta);
+  void finish(uint32_t state, L7Result& out, MetaBuilder& meta);
 
   uint32_t in_use() const { return in_use_; }
   uint32_t states() const { return static_cast<uint32_t>(states_.size()); }
@@ -74,7 +70,7 @@ class NdpiDetector {
     bool detected = false;  // detection done, extra dissection (metadata) running
     L7Result result;
   };
-  void complete(State& s, L7Result& out, L7Meta& meta, uint32_t index);
+  void complete(State& s, L7Result& out, MetaBuilder& meta, uint32_t index);
 
   std::unique_ptr<NdpiModule> module_;
   NdpiConfig config_;

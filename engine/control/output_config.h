@@ -10,7 +10,7 @@ namespace loupe {
 
 struct OutputConfig {
   std::string flows;              // JSON lines file for flow records; "" disables, "-" stdout
-  uint32_t ring_size = 16384;     // worker -> control record ring entries (power of two)
+  uint32_t ring_size = 65536;     // worker -> control ring, 64-byte cells (power of two)
   bool summary = true;            // per-worker summary on stderr at exit
   bool jemalloc_stats = false;    // append jemalloc's statistics to the summary
 

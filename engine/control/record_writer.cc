@@ -11,11 +11,8 @@
 #include <stdexcept>
 
 #include "engine/classify/ndpi_detector.h"
+#include "engine/control/meta_json.h"
 #include "engine/flow/community_id.h"
-
-extern "C" {
-#include <ndpi_protocol_ids.h>
-}
 
 namespace loupe {
 namespace {
@@ -68,41 +65,12 @@ RecordWriter::~RecordWriter() {
 
 namespace {
 
-void append_json_string(std::string& out, const char* s) {
-  out += '"';
-  for (; *s; s++) {
-    const unsigned char c = static_cast<unsigned char>(*s);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      // Names come from the wire: anything not printable ASCII is escaped.
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
-
 // app_proto, the protocol objects nDPI's metadata belongs to, and ndpi{}.
 void append_l7(std::string& out, const FlowRecord& r, const NdpiModule& names) {
   if (r.l7_status == kL7Pending) return;
   const L7Result& l7 = r.l7;
   out += ",\"app_proto\":";
   append_json_string(out, names.name(l7.master, l7.app).c_str());
-  const uint16_t base = l7.master ? l7.master : l7.app;
-  if (r.meta.host[0] != 0) {
-    switch (base) {
-      case NDPI_PROTOCOL_HTTP: out += ",\"http\":{\"hostname\":"; break;
-      case NDPI_PROTOCOL_TLS:
-      case NDPI_PROTOCOL_QUIC: out += ",\"tls\":{\"sni\":"; break;
-      case NDPI_PROTOCOL_DNS: out += ",\"dns\":{\"rrname\":"; break;
-      default: out += ",\"host\":{\"name\":"; break;
-    }
-    append_json_string(out, r.meta.host);
-    out += "}";
-  }
   out += ",\"ndpi\":{\"risks\":[";
   bool first = true;
   for (const std::string& risk : NdpiModule::risks(l7.risk)) {
@@ -122,7 +90,8 @@ void append_l7(std::string& out, const FlowRecord& r, const NdpiModule& names) {
 
 }  // namespace
 
-void RecordWriter::format(const FlowRecord& r, std::string& out, const NdpiModule* names) {
+void RecordWriter::format(const FlowRecord& r, MetaView meta, std::string& out,
+                          const NdpiModule* names) {
   const FlowKey& k = r.key;
   const int c = r.client;
   const int s = c ^ 1;
@@ -151,6 +120,7 @@ void RecordWriter::format(const FlowRecord& r, std::string& out, const NdpiModul
     out += "]";
   }
   if (names != nullptr) append_l7(out, r, *names);
+  append_meta_json(out, meta);
   out += ",\"community_id\":\"";
   out += community_id_v1(k, r.client, r.icmp_type, r.icmp_code);
   fmt::format_to(std::back_inserter(out),
@@ -168,10 +138,10 @@ void RecordWriter::format(const FlowRecord& r, std::string& out, const NdpiModul
   out += "}}";
 }
 
-void RecordWriter::write(const FlowRecord& r) {
+void RecordWriter::write(const FlowRecord& r, MetaView meta) {
   if (file_ == nullptr) return;
   buf_.clear();
-  format(r, buf_, names_);
+  format(r, meta, buf_, names_);
   buf_ += '\n';
   std::fwrite(buf_.data(), 1, buf_.size(), file_);
   written_++;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "engine/classify/l7_meta.h"
 #include "engine/flow/flow_record.h"
 
 namespace loupe {
@@ -22,12 +23,13 @@ class RecordWriter {
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
 
-  void write(const FlowRecord& r);
+  void write(const FlowRecord& r, MetaView meta = {});
   void flush();
   uint64_t written() const { return written_; }
 
   // The JSON of one record, without the trailing newline.
-  static void format(const FlowRecord& r, std::string& out, const NdpiModule* names = nullptr);
+  static void format(const FlowRecord& r, MetaView meta, std::string& out,
+                     const NdpiModule* names = nullptr);
 
  private:
   const NdpiModule* names_;

@@ -55,6 +55,11 @@ inline constexpr uint32_t kNoFlow = UINT32_MAX;
 // 192 bytes: the first cache line holds what every packet touches.
 enum L7Status : uint8_t { kL7Pending, kL7Running, kL7Done };
 inline constexpr uint32_t kNoMeta = UINT32_MAX;
+// What inspection has done once per flow (Flow::l7_flags).
+enum L7Flags : uint8_t {
+  kL7DnsAnswered = 1 << 0,   // a DNS response's answers were read
+  kL7Scanned = 1 << 1,       // bits 1-2: classifiers scanned the first payload of side 0 / 1
+};
 
 struct alignas(64) Flow {
   // -- line 0: per packet
@@ -66,7 +71,7 @@ struct alignas(64) Flow {
   uint32_t timer_prev;
   uint16_t timer_slot;    // wheel slot the flow sits in
   uint8_t l7_status;      // L7Status: where nDPI detection stands
-  uint8_t pad0;
+  uint8_t l7_flags;       // L7Flags
   uint8_t in_use;
   uint8_t referenced;     // CLOCK bit for eviction
   uint8_t client;         // canonical side of the client
@@ -85,7 +90,7 @@ struct alignas(64) Flow {
   uint64_t active_since_ns;  // start of the current record's period
   L7Result l7;               // nDPI's verdict once detection ended
   uint32_t l7_state;         // nDPI state while detection runs (kNoState otherwise)
-  uint32_t l7_meta;          // metadata slot, or kNoMeta
+  uint32_t l7_meta;          // metadata blob in the worker's MetaPool, or kNoMeta
 };
 
 

@@ -23,11 +23,18 @@ struct FlowRecord {
   uint8_t icmp_code;
   uint8_t worker;
   uint8_t l7_status;  // L7Status when the record was made
-  uint8_t pad;
+  uint8_t meta_cells; // cells of metadata following the record in the ring
   L7Result l7;
-  L7Meta meta;
 };
-static_assert(sizeof(FlowRecord) % 8 == 0, "ring elements are 8-byte multiples");
+
+// The worker-to-control ring carries 64-byte cells: a record is two cells,
+// then `meta_cells` cells holding [u16 length][metadata blob]. A record and
+// its metadata are enqueued in one bulk operation, so the control core never
+// sees half of one.
+inline constexpr uint32_t kRecordCell = 64;
+inline constexpr uint32_t kRecordCells = 2;
+static_assert(sizeof(FlowRecord) == kRecordCell * kRecordCells, "a record is two ring cells");
+inline constexpr uint32_t kMaxMetaCells = (kMetaMaxBytes + 2 + kRecordCell - 1) / kRecordCell;
 
 // Receives every flow that ends (or reports an interim record). Called by the
 // flow table on its worker; the implementation must not block.

@@ -10,7 +10,10 @@
 #include <rte_ring_elem.h>
 #include <sched.h>
 
+#include "engine/classify/dns_answers.h"
+
 #include <chrono>
+#include <cstring>
 #include <string>
 
 namespace loupe {
@@ -26,6 +29,7 @@ Worker::Worker(const Config& config, WorkerSetup setup)
       setup_(std::move(setup)),
       fragments_(config.flow.fragments, uint64_t{config.flow.fragment_timeout} * kNsPerSec),
       table_(config.flow, table_name(setup_.id).c_str(), setup_.id, setup_.socket, *this),
+      meta_pool_(uint64_t{config.classify.metadata_mb} << 20),
       block_on_full_(setup_.offline),
       tsc0_(rte_rdtsc()),
       epoch0_ns_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -34,14 +38,17 @@ Worker::Worker(const Config& config, WorkerSetup setup)
       ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())) {
   if (config.classify.ndpi.enabled) {
     ndpi_ = std::make_unique<NdpiDetector>(config.classify.ndpi);
-    meta_ = std::make_unique<L7Meta[]>(table_.slots());
   }
 }
 
-void Worker::classify(uint32_t idx, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns,
-                      uint8_t proto) {
-  Flow& f = table_.flow(idx);
-  if (f.l7_status == kL7Done) return;
+void Worker::store_meta(Flow& f) {
+  counters_.l7_meta_dropped.add(meta_.dropped());
+  if (meta_.size() != 0 && !meta_pool_.append(f.l7_meta, meta_.view()))
+    counters_.l7_meta_dropped.add();
+  meta_.clear();
+}
+
+void Worker::run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto) {
   if (f.l7_status == kL7Pending) {
     const uint32_t st = ndpi_->acquire();
     if (st == NdpiDetector::kNoState) {
@@ -49,16 +56,37 @@ void Worker::classify(uint32_t idx, const uint8_t* ip, uint16_t ip_len, uint64_t
       counters_.l7_no_state.add();
       return;
     }
-    meta_[idx] = L7Meta{};
     f.l7_state = st;
     f.l7_status = kL7Running;
     counters_.l7_started.add();
   }
   if (ndpi_->process(f.l7_state, ip, ip_len, ts_ns / 1'000'000, proto, f.pkts[0] + f.pkts[1],
-                     f.l7, meta_[idx])) {
+                     f.l7, meta_)) {
     f.l7_status = kL7Done;
     f.l7_state = NdpiDetector::kNoState;
     counters_.l7_done.add();
+    store_meta(f);
+  }
+}
+
+void Worker::inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
+                     uint64_t ts_ns) {
+  Flow& f = table_.flow(idx);
+  if (f.l7_status != kL7Done) run_ndpi(f, ip, ip_len, ts_ns, d.l4_proto);
+  // nDPI 4.2 keeps one answer address: loupe reads the first response's
+  // answers itself, whether or not nDPI still holds the flow.
+  if (unlikely(d.sport == 53) && d.payload_len != 0 && !(f.l7_flags & kL7DnsAnswered) &&
+      (d.l4_proto == IPPROTO_UDP || d.l4_proto == IPPROTO_TCP)) {
+    const uint8_t* payload = ip - d.l3_offset + d.payload_offset;
+    const DnsResponse r =
+        parse_dns_answers(payload, d.payload_len, d.l4_proto == IPPROTO_TCP, meta_);
+    if (r.is_response) {
+      f.l7_flags |= kL7DnsAnswered;
+      counters_.l7_dns_answers.add();
+      store_meta(f);
+    } else {
+      meta_.clear();
+    }
   }
 }
 
@@ -82,23 +110,34 @@ void Worker::on_flow_record(const Flow& f, EndReason reason) {
   r.icmp_type = f.icmp_type;
   r.icmp_code = f.icmp_code;
   r.worker = static_cast<uint8_t>(setup_.id);
-  r.pad = 0;
+  r.meta_cells = 0;
   r.l7_status = f.l7_status;
   r.l7 = f.l7;
-  r.meta = L7Meta{};
-  if (ndpi_ != nullptr && f.l7_status != kL7Pending) {
-    const uint32_t idx = table_.index_of(f);
-    if (f.l7_status == kL7Running && reason != EndReason::active_timeout) {
-      // The flow ends before its detection did: nDPI gives up with a guess,
-      // as ndpiReader does for the flows still open at the end.
-      ndpi_->finish(f.l7_state, r.l7, meta_[idx]);
-      r.l7_status = kL7Done;
-      counters_.l7_done.add();
-    }
-    r.meta = meta_[idx];
+  Flow& mf = const_cast<Flow&>(f);  // the table hands its own entry; the worker owns both
+  if (ndpi_ != nullptr && f.l7_status == kL7Running && reason != EndReason::active_timeout) {
+    // The flow ends before its detection did: nDPI gives up with a guess,
+    // as ndpiReader does for the flows still open at the end.
+    ndpi_->finish(f.l7_state, r.l7, meta_);
+    mf.l7_state = NdpiDetector::kNoState;
+    r.l7_status = kL7Done;
+    counters_.l7_done.add();
+    store_meta(mf);
   }
+  const MetaView meta = meta_pool_.view(f.l7_meta);
+  if (!meta.empty()) {
+    uint8_t* cell = record_cells_ + sizeof(FlowRecord);
+    const uint16_t len = static_cast<uint16_t>(meta.size());
+    std::memcpy(cell, &len, 2);
+    std::memcpy(cell + 2, meta.data(), len);
+    r.meta_cells = static_cast<uint8_t>((2 + len + kRecordCell - 1) / kRecordCell);
+  }
+  // The record is final for this flow unless it is an interim one.
+  if (reason != EndReason::active_timeout) meta_pool_.release(mf.l7_meta);
   if (setup_.output == nullptr) return;
-  while (rte_ring_sp_enqueue_elem(setup_.output, &r, sizeof(r)) != 0) {
+  std::memcpy(record_cells_, &r, sizeof(r));
+  const uint32_t cells = kRecordCells + r.meta_cells;
+  while (rte_ring_sp_enqueue_bulk_elem(setup_.output, record_cells_, kRecordCell, cells,
+                                       nullptr) == 0) {
     if (!block_on_full_) {
       counters_.record_drops.add();
       return;
@@ -122,7 +161,7 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
   uint32_t wire[kMaxBurst];
   const uint8_t* l3[kMaxBurst];
   uint16_t l3_len[kMaxBurst];
-  bool inspect[kMaxBurst];
+  bool l7_ok[kMaxBurst];  // nDPI reads L4 headers: not for fragments after the first
   uint64_t classify_cycles = 0;
   uint32_t m = 0;
   uint64_t rx_bytes = 0;
@@ -156,7 +195,7 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
     l3[m] = rte_pktmbuf_mtod(mb, const uint8_t*) + d.l3_offset;
     l3_len[m] = static_cast<uint16_t>(mb->data_len - d.l3_offset);
     // nDPI reads L4 headers: a fragment after the first has none.
-    inspect[m] = !d.is_fragment || d.frag_first;
+    l7_ok[m] = !d.is_fragment || d.frag_first;
     side[m] = make_flow_key(d, keys[m]);
     key_ptrs[m] = &keys[m];
     sigs[m] = FlowTable::hash(keys[m]);
@@ -191,9 +230,9 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
     // Classified at once, in packet order: a later packet of this burst may
     // end this flow and hand its index to another.
-    if (ndpi_ != nullptr && inspect[j]) {
+    if (ndpi_ != nullptr && l7_ok[j]) {
       const uint64_t c0 = profile ? rte_rdtsc() : 0;
-      classify(f, l3[j], l3_len[j], ts[j], dec[j].l4_proto);
+      inspect(f, dec[j], l3[j], l3_len[j], ts[j]);
       if (profile) classify_cycles += rte_rdtsc() - c0;
     }
   }

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "dpdk/mbuf_fields.h"
+#include "engine/classify/meta_pool.h"
 #include "engine/classify/ndpi_detector.h"
 #include "engine/decode/decoder.h"
 #include "engine/flow/flow_record.h"
@@ -97,7 +98,13 @@ class Worker final : public FlowSink {
   template <bool kOffline>
   void loop();
   uint64_t tsc_now_ns() const;
-  void classify(uint32_t idx, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto);
+  // L7 inspection of one packet of flow `idx`: nDPI while its detection
+  // runs, DNS answers, classifiers on the first payload of each side.
+  void inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
+               uint64_t ts_ns);
+  void run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto);
+  // Appends the entries built in meta_ to the flow's blob (counted when dropped).
+  void store_meta(Flow& f);
 
   const Config& config_;
   WorkerSetup setup_;
@@ -105,7 +112,11 @@ class Worker final : public FlowSink {
   FragmentTracker fragments_;
   FlowTable table_;
   std::unique_ptr<NdpiDetector> ndpi_;   // null when classify.ndpi.enabled is off
-  std::unique_ptr<L7Meta[]> meta_;       // per flow index: what nDPI extracted
+  MetaPool meta_pool_;                   // metadata blobs of live flows
+  uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
+  MetaBuilder meta_{meta_buf_};
+  // A record and its metadata, as ring cells.
+  alignas(64) uint8_t record_cells_[kRecordCell * (kRecordCells + kMaxMetaCells)];
   WorkerCounters counters_;
   StageCycles stages_;
   uint64_t clock_ns_ = 0;

@@ -31,7 +31,7 @@ TEST(RecordWriterTest, EveFlowRecordFromTheClientsPointOfView) {
   d.vlan[0] = 10;
   d.vlan[1] = 20;
   std::string json;
-  RecordWriter::format(record_for(d), json);
+  RecordWriter::format(record_for(d), {}, json);
   EXPECT_EQ(json,
             "{\"timestamp\":\"2023-11-14T22:13:22.623456+0000\",\"flow_id\":642,"
             "\"event_type\":\"flow\",\"src_ip\":\"10.0.0.1\",\"src_port\":51000,"
@@ -48,7 +48,7 @@ TEST(RecordWriterTest, IcmpHasTypeAndNoPorts) {
   FlowRecord r = record_for(test::packet("10.0.0.1", 0, "10.0.0.2", 0, IPPROTO_ICMP));
   r.icmp_type = 8;
   std::string json;
-  RecordWriter::format(r, json);
+  RecordWriter::format(r, {}, json);
   EXPECT_NE(json.find("\"proto\":\"ICMP\",\"icmp_type\":8,\"icmp_code\":0"), std::string::npos);
   EXPECT_EQ(json.find("src_port"), std::string::npos);
   EXPECT_EQ(json.find("vlan"), std::string::npos);

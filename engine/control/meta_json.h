@@ -1,0 +1,19 @@
+// The EVE-style protocol objects of a flow record, from its metadata blob:
+// "http", "dns", "tls", "ssh" and "host", each only when the flow has one of
+// its fields. Control core only.
+#pragma once
+
+#include <string>
+
+#include "engine/classify/l7_meta.h"
+
+namespace loupe {
+
+// Appends ,"http":{...}, the other objects and "classifiers":[...] to `out`
+// (inside an open object).
+void append_meta_json(std::string& out, MetaView meta);
+
+// A JSON string literal; bytes outside printable ASCII are \u escaped.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace loupe
