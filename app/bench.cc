@@ -91,6 +91,42 @@ void rewrite_addresses(Loaded& l) {
   }
 }
 
+// What L7 inspection holds at the end of the replay, before any flow is
+// flushed: how many flows still keep an nDPI state, and what a flow costs.
+struct L7Memory {
+  uint32_t states_held = 0;
+  uint64_t ended = 0;      // flows whose detection ended (detected or given up)
+  double freed_pct = 0;    // of those, the share holding no nDPI state
+  double slot_bytes = 0;   // flow table memory per flow slot
+  uint64_t meta_bytes = 0; // metadata blocks held
+  uint64_t meta_blobs = 0;
+  double meta_avg = 0;
+};
+
+L7Memory l7_memory(const Worker& w, const Config& config) {
+  L7Memory m;
+  const NdpiDetector* d = w.ndpi();
+  if (d == nullptr) return m;
+  m.states_held = d->in_use();
+  const uint64_t done = w.counters().l7_done.get();
+  m.ended = done + d->in_extra();
+  m.freed_pct = m.ended ? 100.0 * static_cast<double>(done) / static_cast<double>(m.ended) : 100;
+  m.slot_bytes = static_cast<double>(w.flows().memory_bytes()) / config.flow.capacity;
+  m.meta_bytes = w.meta_pool().bytes_in_use();
+  m.meta_blobs = w.meta_pool().blobs();
+  m.meta_avg = m.meta_blobs ? static_cast<double>(m.meta_bytes) / m.meta_blobs : 0;
+  return m;
+}
+
+std::string l7_json(const Worker& w, const Config& config) {
+  if (w.ndpi() == nullptr) return "null";
+  const L7Memory m = l7_memory(w, config);
+  return fmt::format(
+      R"({{"ndpi_states_held":{},"detection_ended":{},"ended_without_state_pct":{:.3f},)"
+      R"("flow_slot_bytes":{:.1f},"meta_bytes":{},"meta_blobs":{},"meta_bytes_per_blob":{:.1f}}})",
+      m.states_held, m.ended, m.freed_pct, m.slot_bytes, m.meta_bytes, m.meta_blobs, m.meta_avg);
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -166,14 +202,15 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         "\"scripts\":null}},"
         "\"processed\":{},\"malformed\":{},\"flows_created\":{},\"flows_active\":{},"
         "\"flow_capacity\":{},\"flow_table_mb\":{:.1f},\"peak_rss_mb\":{:.1f},"
-        "\"load_ms\":{:.1f}}}",
+        "\"load_ms\":{:.1f},\"l7\":{}}}",
         LOUPE_VERSION, opt.input, n, opt.loops, opt.rewrite ? "true" : "false", total,
         l.wire_bytes * opt.loops, seconds, static_cast<double>(total) / seconds,
         static_cast<double>(l.wire_bytes * opt.loops) * 8 / seconds / 1e9,
         seconds * 1e9 / static_cast<double>(total), per(busy), hz, per(st.decode), per(st.flow),
         per(st.classify), per(st.timers), wc.processed.get(), wc.malformed.get(), fc.created.get(),
         fc.active.get(), config.flow.capacity,
-        static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), peak_rss_mb(), load_ms);
+        static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), peak_rss_mb(), load_ms,
+        l7_json(*worker, config));
     if (!opt.json.empty()) {
       if (opt.json == "-") {
         std::printf("%s\n", json.c_str());
@@ -198,6 +235,16 @@ int bench(const Config& config_in, const BenchOptions& opt) {
                    per(busy), per(st.decode), per(st.flow), per(st.classify), per(st.timers), fc.created.get(),
                    fc.active.get(), config.flow.capacity, wc.malformed.get(), peak_rss_mb(),
                    static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), load_ms);
+    }
+    if (opt.table && worker->ndpi() != nullptr) {
+      const L7Memory m = l7_memory(*worker, config);
+      std::fprintf(stderr,
+                   "  nDPI states: %u held by %lu live flows; detection ended for %lu flows, "
+                   "%.2f%% of them hold no state\n"
+                   "  per flow slot %.0f B (entry %zu B + hash); metadata %lu B in %lu blobs "
+                   "(%.0f B per flow that has any)\n",
+                   m.states_held, fc.active.get(), m.ended, m.freed_pct, m.slot_bytes,
+                   sizeof(Flow), m.meta_bytes, m.meta_blobs, m.meta_avg);
     }
     worker.reset();
     rte_pktmbuf_free_bulk(l.pkts.data(), static_cast<unsigned>(n));

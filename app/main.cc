@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   if (bench_cmd->parsed()) return loupe::bench(config, bench_options);
 
   loupe::RunOptions options;
+  options.config_path = config_path;
+  options.overrides = overrides;
   if (!read_path.empty()) {
     try {
       options.inputs = loupe::PcapSource::expand(read_path);

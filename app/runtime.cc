@@ -21,7 +21,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "app/classifier_sets.h"
 #include "app/summary.h"
+#include "config/loader.h"
 #include "dpdk/dispatcher.h"
 #include "dpdk/eal.h"
 #include "dpdk/mbuf_fields.h"
@@ -48,6 +50,7 @@ class SignalWatch {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   }
@@ -100,7 +103,8 @@ int worker_main(void* arg) { return static_cast<Worker*>(arg)->run(); }
 class Runtime {
  public:
   Runtime(const Config& config, const RunOptions& options)
-      : config_(config), offline_(!options.inputs.empty()), inputs_(options.inputs) {}
+      : config_(config), offline_(!options.inputs.empty()), inputs_(options.inputs),
+        options_(options) {}
 
   int run();
 
@@ -110,11 +114,16 @@ class Runtime {
   void control_loop_offline();
   void control_loop_live();
   void stop_workers();
+  // A signal from the control loop: true when it asks to stop.
+  bool on_signal(int sig);
+  void reload();
 
   const Config& config_;
   bool offline_;
   std::vector<std::string> inputs_;
+  RunOptions options_;
   SignalWatch signals_;
+  std::unique_ptr<ClassifierSets> classifiers_;
   EalPlan plan_;
   MbufFields fields_;
   std::vector<rte_mempool*> pools_;
@@ -139,6 +148,7 @@ void Runtime::start() {
     throw std::runtime_error("EAL started " + std::to_string(rte_lcore_count()) +
                              " lcores, expected " + std::to_string(n + 1));
   fields_ = MbufFields::register_all();
+  classifiers_ = std::make_unique<ClassifierSets>(config_, options_.config_path);
   if (config_.classify.ndpi.enabled) names_ = std::make_unique<NdpiModule>(config_.classify.ndpi);
   writer_ = std::make_unique<RecordWriter>(config_.output.flows, names_.get());
 
@@ -175,6 +185,7 @@ void Runtime::start() {
       if (!p.dispatched) s.queues.push_back({p.port_id, static_cast<uint16_t>(i)});
     s.output = outputs_[i];
     s.fields = fields_;
+    s.classifiers = classifiers_->initial_handle();
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
   uint32_t i = 0;
@@ -204,6 +215,34 @@ void Runtime::drain_records() {
   }
 }
 
+bool Runtime::on_signal(int sig) {
+  if (sig != SIGHUP) {
+    stopped_by_ = sig;
+    return true;
+  }
+  reload();
+  return false;
+}
+
+void Runtime::reload() {
+  std::fprintf(stderr, "loupe: SIGHUP: reloading %s\n", options_.config_path.c_str());
+  const LoadResult loaded = load_config(options_.config_path, options_.overrides);
+  if (!loaded.config) {
+    std::fprintf(stderr, "loupe: reload rejected, the running configuration stays:\n");
+    for (const ConfigError& e : loaded.errors)
+      std::fprintf(stderr, "  %s\n", to_string(e).c_str());
+    return;
+  }
+  Config next = *loaded.config;
+  next.classifiers = config_.classifiers;
+  next.classify.classifiers = config_.classify.classifiers;
+  if (!(next == config_))
+    std::fprintf(stderr,
+                 "loupe: reload: only classifiers are reloaded; the other changes take effect "
+                 "at the next start\n");
+  classifiers_->reload(*loaded.config);
+}
+
 void Runtime::stop_workers() {
   for (auto& w : workers_) w->request_stop();
   for (;;) {
@@ -216,6 +255,7 @@ void Runtime::stop_workers() {
   rte_eal_mp_wait_lcore();
   drain_records();
   writer_->flush();
+  classifiers_->shutdown(workers_);
 }
 
 void Runtime::control_loop_offline() {
@@ -223,10 +263,9 @@ void Runtime::control_loop_offline() {
   const uint32_t burst = std::min<uint32_t>(config_.workers.burst, FlowTable::kMaxBurst);
   bool reading = true;
   while (reading || dispatcher_->pending()) {
-    if (int sig = signals_.poll()) {
-      stopped_by_ = sig;
+    if (int sig = signals_.poll(); sig != 0 && on_signal(sig))
       reading = false;  // what is read is finished; nothing more is read
-    }
+    classifiers_->poll(workers_);
     bool progressed = false;
     if (dispatcher_->pending()) {
       progressed = dispatcher_->flush();
@@ -253,13 +292,11 @@ void Runtime::control_loop_live() {
   rte_mbuf* pkts[FlowTable::kMaxBurst];
   const uint16_t burst =
       static_cast<uint16_t>(std::min<uint32_t>(config_.workers.burst, FlowTable::kMaxBurst));
-  std::fprintf(stderr, "loupe: capturing on %zu port(s) with %u worker(s); SIGINT/SIGTERM stops\n",
+  std::fprintf(stderr, "loupe: capturing on %zu port(s) with %u worker(s); SIGINT/SIGTERM stops, SIGHUP reloads\n",
                ports_.size(), config_.workers.count);
   for (;;) {
-    if (int sig = signals_.poll()) {
-      stopped_by_ = sig;
-      break;
-    }
+    if (int sig = signals_.poll(); sig != 0 && on_signal(sig)) break;
+    classifiers_->poll(workers_);
     bool progressed = false;
     for (const OpenPort& p : ports_) {
       if (!p.dispatched) continue;

@@ -12,6 +12,9 @@ namespace loupe {
 
 struct RunOptions {
   std::vector<std::string> inputs;  // offline: capture files in order; empty: live ports
+  // Where the configuration came from: SIGHUP reads it again.
+  std::string config_path;
+  std::vector<std::string> overrides;
 };
 
 // Exit codes: 0 all input processed; 2 some input could not be read (every

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "config/schema.h"
 
@@ -17,6 +19,15 @@ void describe(config::Section<Config>& s) {
   s.section("flow", &Config::flow).help("The per-worker flow tables.");
   s.section("classify", &Config::classify).help("Naming each flow's application.");
   s.section("output", &Config::output).help("What the control core writes.");
+  s.section("lua", &Config::lua).help("Lua flow scripts run by the workers.");
+  s.field("local_networks", &Config::local_networks)
+      .help(
+          "Networks counted as local: flow.direction(), flow.is_unicast() and the local_only "
+          "gate of scripts.");
+  s.list("classifiers", &Config::classifiers)
+      .help(
+          "Payload-prefix classifiers: a flow matches one when the first payload of a direction "
+          "holds its bytes exactly at its offset (engine: classify.classifiers).");
   s.check(
       "dpdk.mbufs_per_worker > dpdk.rx_desc * number of ports: each worker's mempool fills "
       "its RX queue on every port",
@@ -43,6 +54,30 @@ void describe(config::Section<Config>& s) {
       }
     }
   });
+  // Several rules may share a name, one per alternative (Arkime registers
+  // "http" once per method), but the same rule twice is a mistake: it would
+  // match twice. Bytes compare decoded: '|41|' is "A".
+  s.check(
+      "no classifier rule is written twice", {"classifiers"},
+      [](const Config& c, config::Issues& issues) {
+        std::map<
+            std::tuple<std::string, ClassifierProto, uint32_t, std::string, ClassifierDirection>,
+            size_t>
+            first;
+        for (size_t i = 0; i < c.classifiers.size(); ++i) {
+          const ClassifierRuleConfig& r = c.classifiers[i];
+          std::string why;
+          const std::optional<std::string> bytes = decode_classifier_bytes(r.bytes, &why);
+          if (r.name.empty() || !bytes) continue;  // reported by the item's own checks
+          const auto [it, inserted] =
+              first.emplace(std::tuple(r.name, r.proto, r.offset, *bytes, r.direction), i);
+          if (!inserted) {
+            issues.error(fmt::format("classifiers.{}.name", i),
+                         fmt::format("duplicate classifier rule {:?} (same as classifiers.{})",
+                                     r.name, it->second));
+          }
+        }
+      });
 }
 
 }  // namespace loupe

@@ -7,12 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "config/net_types.h"
 #include "config/schema_fwd.h"
 #include "dpdk/dpdk_config.h"
+#include "engine/classify/classifier_config.h"
 #include "engine/classify/classify_config.h"
 #include "engine/control/output_config.h"
 #include "engine/flow/flow_config.h"
 #include "engine/worker/worker_config.h"
+#include "lua/lua_config.h"
 
 namespace loupe {
 
@@ -23,6 +26,10 @@ struct Config {
   FlowConfig flow;
   ClassifyConfig classify;
   OutputConfig output;
+  LuaConfig lua;
+  // Locality of flows for scripts: flow.direction(), local_only gates.
+  std::vector<Cidr> local_networks;
+  std::vector<ClassifierRuleConfig> classifiers;
 
   bool operator==(const Config&) const = default;
 };

@@ -34,6 +34,15 @@ NdpiModule::NdpiModule(const NdpiConfig& config) {
   if (mod_ == nullptr) throw std::runtime_error("classify.ndpi: cannot initialise nDPI");
   NDPI_PROTOCOL_BITMASK all;
   NDPI_BITMASK_SET_ALL(all);
+  for (const std::string& name : config.disabled_protocols) {
+    const int id = ndpi_get_protocol_id(mod_, const_cast<char*>(name.c_str()));
+    if (id < 0) {
+      ndpi_exit_detection_module(mod_);
+      throw std::runtime_error("classify.ndpi.disabled_protocols: unknown nDPI protocol '" +
+                               name + "'");
+    }
+    NDPI_DEL_PROTOCOL_FROM_BITMASK(all, static_cast<uint32_t>(id));
+  }
   ndpi_set_protocol_detection_bitmask2(mod_, &all);
   try {
     load(mod_, config.protos_file, "protocols", load_protos);
@@ -116,6 +125,8 @@ uint32_t NdpiDetector::acquire() {
 }
 
 void NdpiDetector::complete(State& s, L7Result& out, MetaBuilder& meta, uint32_t index) {
+  if (s.detected && in_extra_ > 0 && s.extra) in_extra_--;
+  s.extra = false;
   out = s.result;
   out.risk = s.flow->risk;
   out.confidence = static_cast<uint8_t>(s.flow->confidence);
@@ -137,10 +148,20 @@ bool NdpiDetector::process(uint32_t state, const uint8_t* ip, uint16_t ip_len, u
     // Detected already: nDPI reads a few more packets for metadata
     // (certificates, server banners), as ndpiReader lets it.
     ndpi_flow_struct* f = s.flow;
+    // nDPI drops extra_packets_func once it has seen its quota of extra
+    // packets but leaves check_extra_packets set: that is the end too, or
+    // the flow would hold its state until the packet limit.
     if (f->max_extra_packets_to_check == 0) f->max_extra_packets_to_check = 7;
-    if (f->num_extra_packets_checked <= f->max_extra_packets_to_check && packets <= limit * 4) {
+    if (f->extra_packets_func != nullptr &&
+        f->num_extra_packets_checked < f->max_extra_packets_to_check && packets <= limit * 4) {
       ndpi_process_extra_packet(mod, f, ip, ip_len, ts_ms);
-      if (f->check_extra_packets) return false;
+      // DNS waits for more after the response it reads (a flow may carry
+      // several): the first response is what loupe keeps, so stop there.
+      const bool dns_answered = (s.result.master == NDPI_PROTOCOL_DNS ||
+                                 s.result.app == NDPI_PROTOCOL_DNS) &&
+                                !f->protos.dns.is_query;
+      if (f->check_extra_packets && f->extra_packets_func != nullptr && !dns_answered)
+        return false;
     }
     complete(s, out, meta, state);
     return true;
@@ -156,7 +177,11 @@ bool NdpiDetector::process(uint32_t state, const uint8_t* ip, uint16_t ip_len, u
   s.result.app = p.app_protocol;
   s.result.category = static_cast<uint16_t>(p.category);
   s.detected = true;
-  if (ndpi_extra_dissection_possible(mod, s.flow)) return false;
+  if (ndpi_extra_dissection_possible(mod, s.flow)) {
+    s.extra = true;
+    in_extra_++;
+    return false;
+  }
   complete(s, out, meta, state);
   return true;
 }

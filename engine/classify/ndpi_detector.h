@@ -58,6 +58,9 @@ class NdpiDetector {
   void finish(uint32_t state, L7Result& out, MetaBuilder& meta);
 
   uint32_t in_use() const { return in_use_; }
+  // States still held by flows whose detection has ended (nDPI reading a
+  // few more packets for metadata).
+  uint32_t in_extra() const { return in_extra_; }
   uint32_t states() const { return static_cast<uint32_t>(states_.size()); }
   size_t state_bytes() const { return state_size_; }
 
@@ -67,7 +70,8 @@ class NdpiDetector {
   struct State {
     ndpi_flow_struct* flow = nullptr;
     bool busy = false;      // taken from the pool
-    bool detected = false;  // detection done, extra dissection (metadata) running
+    bool detected = false;  // detection done
+    bool extra = false;     // detection done, extra dissection (metadata) running
     L7Result result;
   };
   void complete(State& s, L7Result& out, MetaBuilder& meta, uint32_t index);
@@ -79,6 +83,7 @@ class NdpiDetector {
   std::unique_ptr<uint8_t[]> arena_;
   size_t state_size_ = 0;
   uint32_t in_use_ = 0;
+  uint32_t in_extra_ = 0;
 };
 
 // An nDPI module loaded with the configured list files. The control core

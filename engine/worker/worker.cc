@@ -8,6 +8,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <hs/hs.h>
 #include <sched.h>
 
 #include "engine/classify/dns_answers.h"
@@ -39,6 +40,54 @@ Worker::Worker(const Config& config, WorkerSetup setup)
   if (config.classify.ndpi.enabled) {
     ndpi_ = std::make_unique<NdpiDetector>(config.classify.ndpi);
   }
+  cls_ = std::move(setup_.classifiers);
+  inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
+}
+
+Worker::~Worker() {
+  // Sets still in the handover slots when the worker stopped are its to free.
+  for (ClassifierHandle* h : {&cls_, cls_pending_.load(), cls_retired_.load()}) {
+    if (h == nullptr) continue;
+    if (h->scratch != nullptr) hs_free_scratch(h->scratch);
+    h->scratch = nullptr;
+    if (h != &cls_) delete h;
+  }
+}
+
+bool Worker::offer_classifiers(ClassifierHandle* next) {
+  ClassifierHandle* expected = nullptr;
+  return cls_pending_.compare_exchange_strong(expected, next, std::memory_order_acq_rel);
+}
+
+void Worker::swap_classifiers() {
+  // The retired slot is free: the control core takes the previous set back
+  // before it offers another one.
+  ClassifierHandle* next = cls_pending_.exchange(nullptr, std::memory_order_acq_rel);
+  std::swap(cls_, *next);
+  inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
+  cls_retired_.store(next, std::memory_order_release);
+}
+
+void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side) {
+  // Once per direction, on its first payload.
+  const uint8_t bit = static_cast<uint8_t>(kL7Scanned << side);
+  if (f.l7_flags & bit) return;
+  f.l7_flags |= bit;
+  const uint8_t dir = side == f.client ? 1 : 2;
+  ClassifierMatch found[16];
+  const uint32_t n = scan(*cls_.db, cls_.scratch, d.l4_proto, dir, payload, d.payload_len, found,
+                          16);
+  if (n == 0) return;
+  char entry[1 + kClassifierMaxName];
+  for (uint32_t i = 0; i < n; i++) {
+    const std::string& name = cls_.db->rule(found[i].rule).name;
+    const size_t len = std::min(name.size(), kClassifierMaxName);
+    entry[0] = static_cast<char>(dir);
+    std::memcpy(entry + 1, name.data(), len);
+    meta_.add(MetaField::classifier, entry, static_cast<uint32_t>(1 + len));
+  }
+  counters_.classifier_matches.add(n);
+  store_meta(f);
 }
 
 void Worker::store_meta(Flow& f) {
@@ -70,9 +119,12 @@ void Worker::run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_n
 }
 
 void Worker::inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
-                     uint64_t ts_ns) {
+                     uint64_t ts_ns, uint8_t side) {
   Flow& f = table_.flow(idx);
-  if (f.l7_status != kL7Done) run_ndpi(f, ip, ip_len, ts_ns, d.l4_proto);
+  if (ndpi_ != nullptr && f.l7_status != kL7Done) run_ndpi(f, ip, ip_len, ts_ns, d.l4_proto);
+  if (cls_.db != nullptr && d.payload_len != 0 &&
+      (d.l4_proto == IPPROTO_TCP || d.l4_proto == IPPROTO_UDP))
+    run_classifiers(f, d, ip - d.l3_offset + d.payload_offset, side);
   // nDPI 4.2 keeps one answer address: loupe reads the first response's
   // answers itself, whether or not nDPI still holds the flow.
   if (unlikely(d.sport == 53) && d.payload_len != 0 && !(f.l7_flags & kL7DnsAnswered) &&
@@ -230,9 +282,9 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
     // Classified at once, in packet order: a later packet of this burst may
     // end this flow and hand its index to another.
-    if (ndpi_ != nullptr && l7_ok[j]) {
+    if (inspect_ && l7_ok[j]) {
       const uint64_t c0 = profile ? rte_rdtsc() : 0;
-      inspect(f, dec[j], l3[j], l3_len[j], ts[j]);
+      inspect(f, dec[j], l3[j], l3_len[j], ts[j], side[j]);
       if (profile) classify_cycles += rte_rdtsc() - c0;
     }
   }
@@ -271,6 +323,7 @@ void Worker::loop() {
   bool stopping = false;
   for (;;) {
     uint32_t got = 0;
+    if (unlikely(cls_pending_.load(std::memory_order_relaxed) != nullptr)) swap_classifiers();
     if (setup_.input != nullptr) {
       const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
       got += n;

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "dpdk/mbuf_fields.h"
+#include "engine/classify/classifier_db.h"
 #include "engine/classify/meta_pool.h"
 #include "engine/classify/ndpi_detector.h"
 #include "engine/decode/decoder.h"
@@ -41,6 +42,13 @@ inline bool is_tick(const void* p) { return reinterpret_cast<uintptr_t>(p) & 1; 
 inline bool is_reset(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 3) == 3; }
 inline uint64_t tick_ns(const void* p) { return reinterpret_cast<uintptr_t>(p) >> 2; }
 
+// A classifier rule set as one worker holds it: the shared compiled set and
+// this worker's own scratch (made on the control core). Empty: no rules.
+struct ClassifierHandle {
+  std::shared_ptr<const ClassifierDb> db;
+  hs_scratch_t* scratch = nullptr;
+};
+
 struct WorkerSetup {
   uint32_t id = 0;
   int socket = 0;
@@ -51,6 +59,7 @@ struct WorkerSetup {
   rte_ring* output = nullptr;    // FlowRecord elements to the control core (SPSC)
   MbufFields fields;
   bool profile = false;          // count TSC cycles per stage (benchmarks)
+  ClassifierHandle classifiers;  // the rule set at start
 };
 
 // Cycles spent per stage of process_burst(), when profiling. Stages not
@@ -65,6 +74,7 @@ struct StageCycles {
 class Worker final : public FlowSink {
  public:
   Worker(const Config& config, WorkerSetup setup);
+  ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -77,12 +87,25 @@ class Worker final : public FlowSink {
   void request_stop() { stop_.store(true, std::memory_order_release); }
   bool done() const { return done_.load(std::memory_order_acquire); }
 
+  // Control core: hands the worker a new classifier set, taken at its next
+  // burst boundary (a pointer exchange; no packet waits). False while the
+  // previous offer is not taken yet. The set it replaces comes back through
+  // take_retired_classifiers(), to be freed on the control core.
+  bool offer_classifiers(ClassifierHandle* next);
+  ClassifierHandle* take_retired_classifiers() {
+    return cls_retired_.exchange(nullptr, std::memory_order_acq_rel);
+  }
+
   uint32_t id() const { return setup_.id; }
   const WorkerCounters& counters() const { return counters_; }
   const StageCycles& stage_cycles() const { return stages_; }
   const FlowTable& flows() const { return table_; }
+  const NdpiDetector* ndpi() const { return ndpi_.get(); }
+  const MetaPool& meta_pool() const { return meta_pool_; }
 
   void on_flow_record(const Flow& flow, EndReason reason) override;
+  // The classifier set in use (for tests and the summary).
+  const ClassifierDb* classifiers() const { return cls_.db.get(); }
 
   // Decodes and accounts a burst of packets; the caller frees them. Offline,
   // time and wire length come from the mbufs' fields; live, from the
@@ -101,7 +124,9 @@ class Worker final : public FlowSink {
   // L7 inspection of one packet of flow `idx`: nDPI while its detection
   // runs, DNS answers, classifiers on the first payload of each side.
   void inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
-               uint64_t ts_ns);
+               uint64_t ts_ns, uint8_t side);
+  void run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side);
+  void swap_classifiers();
   void run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto);
   // Appends the entries built in meta_ to the flow's blob (counted when dropped).
   void store_meta(Flow& f);
@@ -112,6 +137,10 @@ class Worker final : public FlowSink {
   FragmentTracker fragments_;
   FlowTable table_;
   std::unique_ptr<NdpiDetector> ndpi_;   // null when classify.ndpi.enabled is off
+  ClassifierHandle cls_;                 // payload-prefix classifiers (db null: none)
+  std::atomic<ClassifierHandle*> cls_pending_{nullptr};
+  std::atomic<ClassifierHandle*> cls_retired_{nullptr};
+  bool inspect_ = false;                 // nDPI or classifiers: packets go to inspect()
   MetaPool meta_pool_;                   // metadata blobs of live flows
   uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
   MetaBuilder meta_{meta_buf_};

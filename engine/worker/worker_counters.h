@@ -22,6 +22,7 @@ namespace loupe {
   X(l7_started, "flows whose nDPI detection started")                         \
   X(l7_done, "flows whose nDPI detection ended (detected or given up)")       \
   X(l7_no_state, "flows not inspected: no free nDPI state")                   \
+  X(classifier_matches, "classifier rules matched (first payload of each direction)") \
   X(l7_dns_answers, "DNS responses whose answers loupe read")                \
   X(l7_meta_dropped, "metadata entries dropped: metadata memory full or blob at its limit") \
   X(busy_polls, "polls that returned packets")                                \

@@ -164,6 +164,17 @@ def main():
     corpus = env.ndpi_pcaps() or []
     captures += [p for p in corpus if any(k in os.path.basename(p) for k in
                                           ("http", "tls", "443-", "dns", "ssl", "ssh", "quic"))]
+    # A protocol turned off by name is no longer detected: at most guessed
+    # from its port when detection gives up.
+    records, _, _ = env.loupe_run(captures[0])
+    on = sum(1 for r in records if r.get("app_proto", "").startswith("DNS"))
+    records, _, _ = env.loupe_run(captures[0], "classify.ndpi.disabled_protocols=[DNS]")
+    detected = [r for r in records if r.get("app_proto", "").startswith("DNS")
+                and not r["ndpi"].get("guessed")]
+    print("DNS flows: %d with DNS on, %d detected with DNS off" % (on, len(detected)))
+    if on < 50 or detected:
+        fail("classify.ndpi.disabled_protocols=[DNS] did not turn DNS detection off")
+
     problems, compared = [], {}
     for pcap in captures:
         check(env, pcap, problems, compared)

@@ -1,0 +1,136 @@
+// One compiled script set, immutable once built (contract §3.1 steps 1–5
+// for flow scripts): the files in memory, every flow script's format, hooks
+// and gates, and the dispatch tables derived from them. Built on the control
+// side; shared read-only by every worker's WorkerScripts (lua/worker_scripts.h),
+// each of which builds its own VM from it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/net_types.h"
+#include "lua/flow_view.h"
+#include "lua/lua_config.h"
+#include "lua/script_set.h"
+
+namespace loupe {
+
+class NdpiModule;
+
+enum class Hook : uint8_t { kFlowBegin, kProtocolDetected, kStatusChanged, kPeriodicUpdate, kFlowEnd };
+inline constexpr int kHookCount = 5;
+inline constexpr const char* kHookNames[kHookCount] = {
+    "flowBegin", "protocolDetected", "statusChanged", "periodicUpdate", "flowEnd"};
+
+enum class ScriptFormat : uint8_t {
+  kModule,     // (a) returns { hooks = ..., gates ... }
+  kCallbacks,  // (b) the 2017 `callbacks` table
+  kCustom,     // (d) ntopng 6 fixed-name file: the chunk is the hook
+  kNone,       // defines nothing (a lib-like file, or only Arkime registrations)
+};
+
+// Error kinds of contract §7.2; also the `kind` label of error counters.
+enum class ErrorKind : uint8_t { kRuntime, kApi, kSandbox, kMemory, kHardStop, kLimit, kNone };
+inline constexpr int kErrorKinds = 6;
+inline constexpr const char* kErrorKindNames[kErrorKinds] = {"runtime", "api",      "sandbox",
+                                                            "memory",  "hard_stop", "limit"};
+
+inline constexpr int kMaxFlowScripts = 64;  // one bit each in a flow's mask
+inline constexpr uint32_t kDefaultPeriodicSeconds = 120;
+
+// What loading one flow/ file produced. Every worker VM must produce the
+// same (compared field by field, §3.1 step 5).
+struct FlowScriptSpec {
+  std::string key;   // "flow/dns_tunnel"
+  std::string path;  // "flow/dns_tunnel.lua"
+  ScriptFormat format = ScriptFormat::kNone;
+  uint8_t hooks = 0;  // bit per Hook
+  bool active = false;
+  // Gates; empty lists pass everything.
+  std::vector<uint8_t> l4;
+  std::vector<uint16_t> l7;
+  bool local_only = false;
+  bool handshake = false;
+  uint32_t periodic_seconds = kDefaultPeriodicSeconds;
+  int slot = -1;  // bit in flow masks: active with hooks; else -1
+
+  bool same_registrations(const FlowScriptSpec& o) const {
+    return key == o.key && format == o.format && hooks == o.hooks && active == o.active &&
+           l4 == o.l4 && l7 == o.l7 && local_only == o.local_only && handshake == o.handshake &&
+           periodic_seconds == o.periodic_seconds;
+  }
+};
+
+// The gates of every slot compiled to bit sets (§3.3): a flow's mask is a
+// few table reads and ANDs.
+struct GateTables {
+  std::array<uint64_t, 256> l4{};   // per IP protocol: slots whose L4 gate passes
+  std::vector<uint64_t> l7;         // per nDPI id: slots whose L7 gate passes
+  uint64_t no_l7 = 0;               // slots without an L7 gate (pass before detection)
+  uint64_t local_only = 0;
+  uint64_t handshake = 0;
+  std::array<uint64_t, kHookCount> hooks{};
+  uint64_t all = 0;
+  std::array<uint32_t, kMaxFlowScripts> periodic{};  // seconds, per slot
+
+  uint64_t l7_pass(uint16_t id) const { return id < l7.size() ? l7[id] : no_l7; }
+};
+
+// Suspensions decided on the control side (lua/supervisor.h), read by the
+// workers at burst boundaries. The only mutable part of a generation.
+struct ScriptHealth {
+  std::atomic<uint64_t> suspended{0};  // slot bits
+};
+
+struct GenerationInputs {
+  LuaConfig config;
+  std::vector<Cidr> local_networks;
+  const NdpiModule* ndpi = nullptr;  // protocol names for l7_proto gates; outlives the generation
+  bool offline = false;
+  uint32_t number = 1;
+  std::string scripts_dir;  // "" reads lua_scripts_dir(config)
+  uint16_t community_id_seed = 0;
+  LogSink* log = nullptr;   // lines printed while loading; null: stderr
+};
+
+class Generation {
+ public:
+  uint32_t number = 0;
+  std::string hash;
+  ScriptSet set;
+  LuaConfig config;
+  LocalNetworks local;
+  bool offline = false;
+  bool enforce = false;  // overruns make strikes (lua.budget.enforce resolved)
+  uint16_t community_id_seed = 0;
+  const NdpiModule* ndpi = nullptr;
+  LogSink* log = nullptr;
+  std::vector<FlowScriptSpec> scripts;  // every flow/ file, load order
+  std::array<int16_t, kMaxFlowScripts> slot_script{};
+  int slots = 0;
+  GateTables gates;
+  std::unordered_map<std::string, uint16_t> l7_ids;  // lower-case nDPI name -> id
+  std::shared_ptr<ScriptHealth> health = std::make_shared<ScriptHealth>();
+
+  int script_of_slot(int slot) const { return slot_script[slot]; }
+};
+
+struct GenerationResult {
+  std::shared_ptr<const Generation> generation;  // null when the set was rejected
+  std::vector<std::string> errors;               // "<key>.lua:<line>: <message>"
+  std::vector<std::string> warnings;
+  std::vector<std::string> info;
+};
+
+// Reads lua.scripts_dir and builds the set (steps 1–5). Never throws for a
+// bad set: the errors say why it was rejected, every one of them.
+GenerationResult build_generation(const GenerationInputs& in);
+// The same from files in memory (tests, benchmarks).
+GenerationResult build_generation(const GenerationInputs& in, ScriptSet set);
+
+}  // namespace loupe

@@ -1,0 +1,120 @@
+// Schema of the lua: section (lua/lua_config.h).
+#include "lua/lua_config.h"
+
+#include "config/schema.h"
+
+namespace loupe {
+
+void describe(config::Section<LuaBudgetConfig>& s) {
+  s.field("worker_call_us", &LuaBudgetConfig::worker_call_us)
+      .range(1, 10'000'000)
+      .help(
+          "Soft CPU budget of one worker call, microseconds. A call above it (on the thread's CPU "
+          "time) is an overrun: counted, and a strike unless enforce is measure_only.");
+  s.field("load_ms", &LuaBudgetConfig::load_ms)
+      .range(1, 600'000)
+      .help("Hard limit in CPU time of one file's load, setup() or teardown(), milliseconds.");
+  s.field("hard_worker_ms", &LuaBudgetConfig::hard_worker_ms)
+      .range(1, 600'000)
+      .help(
+          "Hard stop of one worker call, milliseconds of CPU time: the watchdog interrupts it "
+          "with a hard_stop error and the script is suspended.");
+  s.field("strikes", &LuaBudgetConfig::strikes)
+      .range(1, 1'000'000)
+      .help("Overruns of one script within window_seconds, over all workers, that suspend it.");
+  s.field("window_seconds", &LuaBudgetConfig::window_seconds)
+      .range(1, 86'400)
+      .help("Strike window, seconds.");
+  s.field("suspend_seconds", &LuaBudgetConfig::suspend_seconds)
+      .range(1, 86'400 * 7)
+      .help("First suspension, seconds; each further one within 24 hours doubles it.");
+  s.field("max_suspend_seconds", &LuaBudgetConfig::max_suspend_seconds)
+      .range(1, 86'400 * 7)
+      .help("Ceiling of the doubling, seconds.");
+  s.enumeration("enforce", &LuaBudgetConfig::enforce,
+                {{"auto", LuaBudgetEnforce::kAuto},
+                 {"on", LuaBudgetEnforce::kOn},
+                 {"measure_only", LuaBudgetEnforce::kMeasureOnly}})
+      .help(
+          "on: overruns make strikes and suspensions. measure_only: calls are timed and overruns "
+          "counted, never suspended for. auto: on live, measure_only offline (-r). Hard stops "
+          "apply in every mode.");
+  s.enumeration("stall_action", &LuaBudgetConfig::stall_action,
+                {{"exit", LuaStallAction::kExit}, {"log", LuaStallAction::kLog}})
+      .help("A call still running 1 s after its hard stop: exit (status 70) or only log it.");
+  s.check("suspend_seconds <= max_suspend_seconds", {"suspend_seconds", "max_suspend_seconds"},
+          [](const LuaBudgetConfig& c, config::Issues& issues) {
+            if (c.suspend_seconds > c.max_suspend_seconds) {
+              issues.error_latest_of({"suspend_seconds", "max_suspend_seconds"},
+                                     "suspend_seconds must not exceed max_suspend_seconds");
+            }
+          });
+}
+
+void describe(config::Section<LuaLogConfig>& s) {
+  s.field("lines_per_minute", &LuaLogConfig::lines_per_minute)
+      .range(1, 1'000'000)
+      .help("Log lines per script per VM per minute (print, io.write, ntop.traceEvent); excess is "
+            "dropped and counted.");
+}
+
+void describe(config::Section<LuaScriptConfig>& s) {
+  s.field("script", &LuaScriptConfig::script)
+      .help("Script key, e.g. \"flow/dns_tunnel\"; a key naming no script is a load warning.");
+  s.enumeration("enabled", &LuaScriptConfig::enabled,
+                {{"default", LuaScriptEnabled::kDefault},
+                 {"on", LuaScriptEnabled::kOn},
+                 {"off", LuaScriptEnabled::kOff}})
+      .help("on, off, or default: the script's own default_enabled.");
+  s.field("periodic_update_seconds", &LuaScriptConfig::periodic_update_seconds)
+      .range(0, 86'400 * 365)
+      .help("periodicUpdate interval of this script, seconds (at least 5); 0 keeps the script's.");
+  s.field("config", &LuaScriptConfig::config)
+      .help(
+          "\"name=value\" pairs merged over the script's default_value; value is read as JSON "
+          "when it parses (numbers, true, false, strings in quotes), else as a string; dots in "
+          "name reach into nested tables.");
+  s.check("script is not empty", {"script"}, [](const LuaScriptConfig& c, config::Issues& issues) {
+    if (c.script.empty()) issues.error("script", "must name a script key");
+  });
+  s.check("periodic_update_seconds is 0 or at least 5", {"periodic_update_seconds"},
+          [](const LuaScriptConfig& c, config::Issues& issues) {
+            if (c.periodic_update_seconds != 0 && c.periodic_update_seconds < 5) {
+              issues.error("periodic_update_seconds", "must be 0 (the script's) or at least 5");
+            }
+          });
+}
+
+void describe(config::Section<LuaConfig>& s) {
+  s.field("enabled", &LuaConfig::enabled).help("false loads no scripts; no VM is entered.");
+  s.field("scripts_dir", &LuaConfig::scripts_dir)
+      .help(
+          "The drop-in directory (flow/, lib/, data/ ...); \"\" is the scripts/ folder shipped "
+          "with loupe. A missing directory is an error.");
+  s.enumeration("jit", &LuaConfig::jit, {{"off", LuaJit::kOff}, {"on", LuaJit::kOn}})
+      .help("JIT compilation in the VMs. on needs a LuaJIT that can interrupt compiled code.");
+  s.enumeration("on_load_error", &LuaConfig::on_load_error,
+                {{"auto", LuaLoadErrorAction::kAuto},
+                 {"run", LuaLoadErrorAction::kRun},
+                 {"exit", LuaLoadErrorAction::kExit}})
+      .help(
+          "A script set rejected at start: run without scripts, or print the errors and exit "
+          "with status 1. auto: run live, exit offline (-r).");
+  s.field("memory_limit", &LuaConfig::memory_limit)
+      .range(uint64_t{1} << 20, uint64_t{64} << 30)
+      .help("Soft memory cap of each worker VM, bytes; allocations may overdraw it by 25%.");
+  s.section("budget", &LuaConfig::budget).help("CPU budgets of script calls.");
+  s.section("log", &LuaConfig::log).help("Script log lines.");
+  s.list("script_config", &LuaConfig::script_config)
+      .help("Per-script settings: enable or disable, periodic interval, configuration values.");
+  s.check("jit is off unless LuaJIT can interrupt compiled code", {"jit"},
+          [](const LuaConfig& c, config::Issues& issues) {
+            if (c.jit == LuaJit::kOn && !kLuajitHasCheckHook) {
+              issues.error("jit",
+                           "'on' needs a LuaJIT built with LUAJIT_ENABLE_CHECKHOOK; this one "
+                           "cannot interrupt compiled code");
+            }
+          });
+}
+
+}  // namespace loupe

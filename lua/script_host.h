@@ -1,0 +1,135 @@
+// Private to lua/: the context block of one VM. Every C function the
+// sandbox binds carries a pointer to it as upvalue 1, so a binding finds
+// the flow of the current call with one upvalue read (contract §8.2: no
+// global, no userdata made per call). Owned by a WorkerScripts (or by the
+// generation builder's check VM); one thread at a time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/common/counter.h"
+#include "lua/flow_view.h"
+#include "lua/generation.h"
+#include "lua/script_log.h"
+#include "lua/vm.h"
+
+struct lua_State;
+
+namespace loupe {
+
+// Registry references a VM keeps per script file.
+struct ScriptRefs {
+  std::array<int, kHookCount> hooks;
+  int conf;      // script_config table
+  int env;       // the script's environment
+  int teardown;  // module teardown(), or none
+  int setup;
+  ScriptRefs();
+};
+
+class ScriptHost {
+ public:
+  ScriptHost(std::string vm_name, const Generation& gen, LogSink* log);
+  ~ScriptHost();
+  ScriptHost(const ScriptHost&) = delete;
+  ScriptHost& operator=(const ScriptHost&) = delete;
+
+  lua_State* L() const { return vm.L(); }
+
+  Vm vm;
+  ScriptLog log;
+  const Generation& gen;
+
+  // The call in progress. `view` is null outside flow hooks (load, unload):
+  // flow.* then returns its "outside" values.
+  const FlowView* view = nullptr;
+  FlowScripts* entry = nullptr;
+  uint32_t flow_idx = 0;
+  uint64_t now_ns = 0;
+  int script = -1;       // running script, or the file being loaded
+  bool loading = false;  // the load context: loupe.read_* allowed
+  // Kind of the error engine code is raising (api, sandbox, limit); cleared
+  // when a script catches an error.
+  ErrorKind pending = ErrorKind::kNone;
+
+  AlertSink* alerts = nullptr;
+  uint16_t worker = 0;
+
+  // Registry references made by install_sandbox().
+  int ref_empty = -2;    // the shared read-only empty table
+  int ref_base = -2;     // base functions copied into every environment
+  int ref_libs = -2;     // library templates: string, table, ...
+  int ref_ns = -2;       // namespace templates: flow, ntop, loupe, ...
+  int ref_modules = -2;  // lib/ modules loaded in this VM, by name
+  int ref_json = -2;     // the json module table
+  int ref_states = -2;   // [script + 1] = { [flow index] = state table }
+  int ref_tags = -2;     // [flow index] = { [i] = tag, [tag] = true }
+  int ref_fields = -2;   // [flow index] = { [name] = { values } }
+  std::vector<ScriptRefs> refs;  // per script index
+
+  // Counters the bindings bump (read by the control side).
+  Counter alerts_sent;
+  Counter alerts_dropped;  // the alert ring was full, or no sink
+  Counter tags_dropped;
+  Counter fields_dropped;
+
+  std::string scratch;  // JSON encoding of alert details; capacity kept
+};
+
+// The host of a bound C function (upvalue 1).
+ScriptHost* host_of(lua_State* L);
+
+// Raises a Lua error of `kind` with the calling line's position:
+// "<file>:<line>: <message>". Never returns.
+[[noreturn]] void raise_error(lua_State* L, ErrorKind kind, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// "<file>:<line>: <fn>: bad argument #<n> '<param>' (<expected> expected, got <actual>)".
+[[noreturn]] void bad_argument(lua_State* L, const char* fn, int n, const char* param,
+                               const char* expected);
+
+// Argument readers of contract §1.5: strings accept numbers, numbers accept
+// numeric strings, nothing else converts.
+std::string_view arg_string(lua_State* L, int idx, const char* fn, const char* param);
+double arg_number(lua_State* L, int idx, const char* fn, const char* param);
+
+// Sets t[name] = C closure of fn with the host as upvalue 1 (t at -1).
+void set_fn(lua_State* L, ScriptHost* h, const char* name, int (*fn)(lua_State*));
+
+// The sandbox (lua/sandbox.cc): base environment, stubs, locked tables.
+void install_sandbox(ScriptHost& h);
+// Pushes a fresh environment for script `script` (index, or -1 for a lib
+// module): base functions and the script's own copies of the libraries and
+// namespaces. `flow_file` adds the predefined empty `callbacks` table.
+void push_env(ScriptHost& h, int script, bool flow_file);
+// Compiles `source` in text mode as `path` (chunk name "@path") in the
+// environment at `env_idx`, with the namespace names bound as upvalues
+// (§6.2), and pushes the resulting function. On a syntax error pushes
+// nothing and returns false with `*err` = "path:line: message".
+bool compile_script(ScriptHost& h, int env_idx, std::string_view source, const std::string& path,
+                    std::string* err);
+// True when the error value at the top of the stack (caught by a pcall
+// with `status`) must go on unwinding: a hard stop or a memory error.
+bool must_pass(lua_State* L, ScriptHost* h, int status);
+
+// Bindings, one file per API area; each adds its functions to the table at
+// the top of the stack.
+void add_base(lua_State* L, ScriptHost* h);         // bind_base.cc: base functions (to ref_base)
+void add_libraries(lua_State* L, ScriptHost* h);    // bind_lib.cc: string/table/math/os/io extras
+void add_require(lua_State* L, ScriptHost* h);      // bind_require.cc: require, dofile, loadfile
+void add_flow(lua_State* L, ScriptHost* h);         // bind_flow.cc: scalar accessors
+void add_flow_tables(lua_State* L, ScriptHost* h);  // bind_flow_tables.cc
+void add_flow_actions(lua_State* L, ScriptHost* h); // bind_flow_actions.cc
+void add_ntop(lua_State* L, ScriptHost* h);         // bind_ntop.cc: the ntop subset
+void add_loupe(lua_State* L, ScriptHost* h);        // bind_ntop.cc: loupe.*
+void push_json_module(lua_State* L, ScriptHost* h); // bind_json.cc
+// Encodes the value at `idx` as JSON into `out` (string keys or sequences,
+// depth <= max_depth, at most max_bytes). False with `*why` otherwise.
+bool json_encode(lua_State* L, ScriptHost* h, int idx, std::string& out, size_t max_bytes,
+                 int max_depth, bool strict_keys, std::string* why);
+// Whether `text` is one well-formed JSON value (decoded on L, then dropped).
+bool json_valid(lua_State* L, std::string_view text);
+
+}  // namespace loupe

@@ -1,0 +1,178 @@
+// The flow scripts of one worker: its VM (built from a Generation on the
+// control side, then handed to the worker), the per-flow script state for
+// every flow-table index, and the event API the worker calls (contract
+// §3.2, §3.3, §6.4). Every event first tests the flow's subscription mask in
+// C++; an event no script subscribes to costs a bit test and never enters
+// the VM. Once handed over, only the worker's thread calls these methods,
+// except the destructor (teardown, on the control side) and the read-only
+// counters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/common/counter.h"
+#include "lua/flow_view.h"
+#include "lua/generation.h"
+
+namespace loupe {
+
+class ScriptHost;
+struct CallWatch;
+
+// Per script (index in the generation), written by the worker, read by the
+// control side (metrics, the supervisor).
+struct ScriptStats {
+  Counter calls[kHookCount];
+  Counter errors[kErrorKinds];
+  Counter overruns;        // calls above lua.budget.worker_call_us of CPU time
+  Counter hard_stops;
+  Counter memory_stops;    // memory errors that left the VM above its limit
+  Counter ticks;           // TSC ticks spent in calls
+  Counter max_call_ns;     // longest call (TSC time)
+};
+
+class WorkerScripts {
+ public:
+  ~WorkerScripts();
+  WorkerScripts(const WorkerScripts&) = delete;
+  WorkerScripts& operator=(const WorkerScripts&) = delete;
+
+  // -- Flow events. `idx` is the flow's index in the worker's flow table,
+  // `now_ns` the packet time of the event (or the timer's due time).
+
+  // The packet that created the flow (counters already include it).
+  void on_flow_begin(uint32_t idx, const FlowView& v, uint64_t now_ns) {
+    if (begin_mask_ & ~suspended_) flow_begin(idx, v, now_ns);
+  }
+  // Detection completed or gave up; at most once per flow.
+  void on_protocol_detected(uint32_t idx, const FlowView& v, uint64_t now_ns) {
+    if (any_) protocol_detected(idx, v, now_ns);
+  }
+  // Every packet of a flow (after nDPI): statusChanged when the risk set or
+  // score rose, periodicUpdate when due, handshake gate completion.
+  void on_packet(uint32_t idx, const FlowView& v, uint64_t now_ns) {
+    if (wants_packet(idx)) packet(idx, v, now_ns);
+  }
+  // The flow ends (any reason, eviction included): protocolDetected if still
+  // owed, then flowEnd. Tags and fields stay readable until forget_flow().
+  void on_flow_end(uint32_t idx, const FlowView& v, uint64_t now_ns) {
+    if (any_) flow_end(idx, v, now_ns);
+  }
+  // After the flow's record is written: frees what scripts kept for the
+  // flow. Must be called for every ended flow whose index may be reused.
+  void forget_flow(uint32_t idx) {
+    if (flows_[idx].gen != 0) forget(idx);
+  }
+
+  // Whether on_packet would do anything: lets the worker skip building the
+  // FlowView. The other events are rare enough to build it always.
+  bool wants_packet(uint32_t idx) const {
+    if (!packet_any_) return false;
+    const FlowScripts& e = flows_[idx];
+    return e.gen != number_ || (e.mask & packet_mask_ & ~suspended_) != 0 ||
+           (e.flags & FlowScripts::kTwhPending) != 0;
+  }
+  bool active() const { return any_ != 0; }
+
+  // -- Burst boundary (outside any call): memory collection past 70% of the
+  // cap, suspensions published by the control side, the CPU-clock sample
+  // that corrects budget timing for time off the CPU.
+  void on_burst_end();
+  // Once, on the worker's thread, when the worker adopts this object: the
+  // watchdog then knows which thread's CPU clock to read.
+  void bind_thread();
+  // Where this worker's alerts and log lines go (its rings).
+  void set_sinks(AlertSink* alerts, LogSink* log);
+
+  // -- For the record writer.
+  uint16_t score(uint32_t idx) const { return flows_[idx].score; }
+  // The flow's tags in the order added; views valid until forget_flow().
+  size_t tags(uint32_t idx, std::string_view* out, size_t cap) const;
+  struct Field {
+    std::string_view name;
+    std::string_view text;  // string values
+    int64_t number = 0;     // integer values
+    bool is_string = false;
+  };
+  // Values added with flow.addField, one Field per value.
+  size_t fields(uint32_t idx, Field* out, size_t cap) const;
+
+  // -- Read by the control side.
+  const Generation& generation() const { return *gen_; }
+  const std::shared_ptr<const Generation>& generation_ptr() const { return gen_; }
+  const ScriptStats& stats(int script) const { return stats_[script]; }
+  uint64_t vm_entries() const { return entries_.get(); }  // calls into the VM
+  uint64_t memory_used() const;
+  uint64_t memory_limit() const;
+  uint64_t alerts_sent() const;
+  uint64_t alerts_dropped() const;
+  uint64_t log_lines_dropped() const;
+  uint64_t suspended() const { return suspended_; }  // slot bits, as last seen
+  const std::shared_ptr<CallWatch>& watch() const;
+  uint16_t worker() const { return worker_; }
+  uint32_t capacity() const { return capacity_; }
+
+ private:
+  friend std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation>, uint16_t,
+                                                     uint32_t, std::vector<std::string>*);
+  WorkerScripts(std::shared_ptr<const Generation> gen, uint16_t worker, uint32_t capacity);
+
+  void flow_begin(uint32_t idx, const FlowView& v, uint64_t now_ns);
+  void protocol_detected(uint32_t idx, const FlowView& v, uint64_t now_ns);
+  void packet(uint32_t idx, const FlowView& v, uint64_t now_ns);
+  void flow_end(uint32_t idx, const FlowView& v, uint64_t now_ns);
+  void forget(uint32_t idx);
+
+  FlowScripts& entry(uint32_t idx, const FlowView& v, uint64_t now_ns, bool detecting_now);
+  void init_entry(FlowScripts& e, const FlowView& v, uint64_t now_ns, bool born, bool detecting_now);
+  uint64_t gates(const FlowScripts& e, const FlowView& v, bool l7_known);
+  void recompute(FlowScripts& e, const FlowView& v);
+  uint32_t next_periodic(uint64_t mask, uint32_t age) const;
+  void periodic(uint32_t idx, FlowScripts& e, const FlowView& v, uint64_t now_ns);
+  void status(uint32_t idx, FlowScripts& e, const FlowView& v, uint64_t now_ns);
+  void dispatch(Hook hook, uint64_t slots, uint32_t idx, FlowScripts& e, const FlowView& v,
+                uint64_t now_ns);
+  void call(Hook hook, int slot, double now_s);
+  void on_error(Hook hook, int slot, int status);
+  void check_overrun(int slot, uint64_t ticks);
+  void suspend_local(int slot);
+  void drop_states(uint64_t slots);
+
+  std::shared_ptr<const Generation> gen_;
+  std::unique_ptr<ScriptHost> host_;
+  std::unique_ptr<FlowScripts[]> flows_;
+  std::unique_ptr<ScriptStats[]> stats_;
+  uint32_t capacity_;
+  uint32_t number_;      // generation number stamped in entries
+  uint16_t worker_;
+  uint64_t any_ = 0;         // every slot
+  uint64_t begin_mask_ = 0;  // slots with flowBegin
+  uint64_t packet_mask_ = 0; // slots with statusChanged or periodicUpdate
+  bool packet_any_ = false;  // packet_mask_ or a handshake gate
+  uint64_t suspended_ = 0;   // global | local, applied to every dispatch
+  uint64_t local_suspended_ = 0;
+  uint64_t global_seen_ = 0;
+  // Budget timing.
+  uint64_t hz_;
+  uint64_t budget_ticks_;
+  uint64_t budget_ns_;
+  uint64_t ms_ticks_;
+  uint64_t sample_tsc_ = 0;  // the last (TSC, thread CPU) pair
+  uint64_t sample_cpu_ = 0;
+  Counter entries_;
+};
+
+// Builds worker `worker_id`'s scripts from a generation: a VM with its own
+// arena, every flow/ file loaded and set up, checked against the
+// generation's registrations, and the per-flow array for `flow_capacity`
+// flows. Runs on the control side. Returns null with the reasons in
+// `errors` when the VM could not be built or differs from the generation.
+std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> gen,
+                                            uint16_t worker_id, uint32_t flow_capacity,
+                                            std::vector<std::string>* errors = nullptr);
+
+}  // namespace loupe
