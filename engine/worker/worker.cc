@@ -21,6 +21,8 @@ namespace loupe {
 namespace {
 constexpr uint32_t kMaxBurst = FlowTable::kMaxBurst;
 constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
+// Matches kept per direction of a flow (the first ones in rule order).
+constexpr uint32_t kMaxClassifierMatches = 64;
 
 std::string table_name(uint32_t id) { return "flows_w" + std::to_string(id); }
 }  // namespace
@@ -74,10 +76,11 @@ void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, 
   if (f.l7_flags & bit) return;
   f.l7_flags |= bit;
   const uint8_t dir = side == f.client ? 1 : 2;
-  ClassifierMatch found[16];
+  ClassifierMatch found[kMaxClassifierMatches];
   const uint32_t n = scan(*cls_.db, cls_.scratch, d.l4_proto, dir, payload, d.payload_len, found,
-                          16);
+                          kMaxClassifierMatches);
   if (n == 0) return;
+  if (n == kMaxClassifierMatches) counters_.classifier_match_limit.add();
   char entry[1 + kClassifierMaxName];
   for (uint32_t i = 0; i < n; i++) {
     const std::string& name = cls_.db->rule(found[i].rule).name;

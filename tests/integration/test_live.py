@@ -56,7 +56,98 @@ def main():
     offline, _, _ = env.loupe_run(pcap)
     for qpairs in (2, 1):
         live_run(env, pcap, offline, qpairs)
+    reload_run(env)
     print("PASS")
+
+
+def start_loupe(env, cmd):
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    wait_line(proc, "capturing")
+    return proc
+
+
+def wait_line(proc, text, seconds=30):
+    """Reads loupe's stderr until a line holding `text`; returns the lines read."""
+    lines = []
+    deadline = time.time() + seconds
+    while not lines or text not in lines[-1]:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            fail("loupe exited while waiting for %r:\n%s%s" % (text, "".join(lines),
+                                                              proc.stderr.read()))
+        lines.append(line)
+        if time.time() > deadline:
+            proc.kill()
+            fail("no %r from loupe within %d s:\n%s" % (text, seconds, "".join(lines)))
+    return lines
+
+
+CLASSIFIERS_A = """classifiers:
+  - {name: http-request, proto: tcp, offset: 0, bytes: "GET ", direction: client}
+"""
+CLASSIFIERS_B = """classifiers:
+  - {name: http-response, proto: tcp, offset: 0, bytes: "HTTP/1.", direction: server}
+"""
+
+
+def reload_run(env):
+    """SIGHUP swaps the classifier set while capturing: flows of the traffic
+    replayed before it match the old rules only, flows of the traffic after
+    it the new ones only, and no packet is lost."""
+    before = env.generate("reload-a.pcap", "--flows", "200", "--seed", "31", "--mix", "http=1")
+    after = env.generate("reload-b.pcap", "--flows", "200", "--seed", "32", "--mix", "http=1")
+    conf = os.path.join(env.tmp, "reload.yaml")
+    with open(env.config) as f:
+        base = f.read().replace("classifiers: []\n", "")
+    with open(conf, "w") as f:
+        f.write(base + CLASSIFIERS_A)
+    flows = os.path.join(env.tmp, "reload.json")
+    cleanup()
+    try:
+        setup()
+        proc = start_loupe(env, [
+            env.loupe, "-c", conf, "--set", "output.flows=" + flows, "--set", "workers.count=2",
+            "--set", "classify.classifiers.cache_dir=" + os.path.join(env.tmp, "hs"),
+            "--set", "ports.0.name=veth",
+            "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=2" % HOST_IF])
+        sent = 0
+        for pcap, rules in ((before, CLASSIFIERS_B), (after, None)):
+            replay = sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", pcap)
+            sent += int(re.search(r"Successful packets:\s+(\d+)", replay.stdout).group(1))
+            if rules:
+                with open(conf, "w") as f:
+                    f.write(base + rules)
+                proc.send_signal(signal.SIGHUP)
+                for line in wait_line(proc, "classifiers: reload"):
+                    print(line.rstrip())
+                time.sleep(0.5)  # workers take the new set at their next burst boundary
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            fail("loupe exited %d:\n%s" % (proc.returncode, err))
+    finally:
+        cleanup()
+    if "every packet accounted for" not in err:
+        fail("not every packet accounted for across the reload:\n" + err)
+    received = int(re.search(r"port veth: received (\d+) packets", err).group(1))
+    if received != sent:
+        fail("tcpreplay sent %d packets, loupe received %d across the reload" % (sent, received))
+    import json
+    with open(flows) as f:
+        records = [json.loads(l) for l in f]
+    offline_a, _, _ = env.loupe_run(before)
+    ports_a = {(r["src_ip"], r["src_port"]) for r in offline_a}
+    names = {"a": set(), "b": set()}
+    for r in records:
+        if r["proto"] != "TCP":
+            continue
+        which = "a" if (r["src_ip"], r["src_port"]) in ports_a else "b"
+        names[which] |= {m["name"] for m in r.get("classifiers", [])}
+    print("classifiers matched before the reload: %s; after: %s" % (sorted(names["a"]),
+                                                                    sorted(names["b"])))
+    if names["a"] != {"http-request"} or names["b"] != {"http-response"}:
+        fail("the reload did not swap the classifier set at the right moment")
 
 
 def live_run(env, pcap, offline, qpairs):
