@@ -44,9 +44,11 @@ class WorkerScripts {
   // -- Flow events. `idx` is the flow's index in the worker's flow table,
   // `now_ns` the packet time of the event (or the timer's due time).
 
-  // The packet that created the flow (counters already include it).
+  // The packet that created the flow (counters already include it). Marks
+  // the flow as born under this generation even when no script has
+  // flowBegin: that is what makes protocolDetected owed to it.
   void on_flow_begin(uint32_t idx, const FlowView& v, uint64_t now_ns) {
-    if (begin_mask_ & ~suspended_) flow_begin(idx, v, now_ns);
+    if (any_) flow_begin(idx, v, now_ns);
   }
   // Detection completed or gave up; at most once per flow.
   void on_protocol_detected(uint32_t idx, const FlowView& v, uint64_t now_ns) {
