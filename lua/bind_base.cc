@@ -2,9 +2,8 @@
 // text mode, collectgarbage("count"), rawlen/rawset/setmetatable with the
 // locked-table rules, and the protected-call family that lets the hard stop
 // and memory errors through (§6.6).
-#include <lua.hpp>
-
 #include <cstdio>
+#include <lua.hpp>
 #include <string>
 
 #include "lua/script_host.h"
@@ -25,9 +24,14 @@ void append_value(lua_State* L, int i, std::string& out) {
       lua_pop(L, 1);
       return;
     }
-    case LUA_TBOOLEAN: out.append(lua_toboolean(L, i) ? "true" : "false"); return;
-    case LUA_TNIL: out.append("nil"); return;
-    default: break;
+    case LUA_TBOOLEAN:
+      out.append(lua_toboolean(L, i) ? "true" : "false");
+      return;
+    case LUA_TNIL:
+      out.append("nil");
+      return;
+    default:
+      break;
   }
   if (luaL_callmeta(L, i, "__tostring")) {
     size_t n = 0;
@@ -72,7 +76,8 @@ int l_rawset(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checkany(L, 2);
   luaL_checkany(L, 3);
-  if (is_shared_empty(L, h, 1)) raise_error(L, ErrorKind::kSandbox, "attempt to modify read-only table");
+  if (is_shared_empty(L, h, 1))
+    raise_error(L, ErrorKind::kSandbox, "attempt to modify read-only table");
   lua_settop(L, 3);
   lua_rawset(L, 1);
   return 1;
@@ -81,7 +86,8 @@ int l_rawset(lua_State* L) {
 int l_setmetatable(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   const int t = lua_type(L, 2);
-  if (t != LUA_TNIL && t != LUA_TTABLE) bad_argument(L, "setmetatable", 2, "metatable", "nil or table");
+  if (t != LUA_TNIL && t != LUA_TTABLE)
+    bad_argument(L, "setmetatable", 2, "metatable", "nil or table");
   if (luaL_getmetafield(L, 1, "__metatable")) {
     raise_error(L, ErrorKind::kSandbox, "setmetatable: the metatable of this table is locked");
   }
@@ -246,7 +252,8 @@ int l_load(lua_State* L) {
   if (lua_type(L, 3) == LUA_TSTRING && std::string_view(lua_tostring(L, 3)) == "b") {
     raise_error(L, ErrorKind::kSandbox, "binary chunks are not allowed");
   }
-  const char* name = luaL_optstring(L, 2, lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : "=(load)");
+  const char* name =
+      luaL_optstring(L, 2, lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : "=(load)");
   const int env = lua_type(L, 4) == LUA_TTABLE ? 4 : 0;
   return compile_text(L, h, text, name, env);
 }

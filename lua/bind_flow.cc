@@ -1,9 +1,8 @@
 // flow.* scalar accessors (contract §4.1.1 #1–15, §4.1.5 #25–30). Each reads
 // the flow of the current call through the host's view pointer and pushes
 // one number, boolean or string; outside a flow hook each returns nil.
-#include <lua.hpp>
-
 #include <cmath>
+#include <lua.hpp>
 
 #include "engine/flow/community_id.h"
 #include "lua/script_host.h"
@@ -25,12 +24,12 @@ int push_ip(lua_State* L, const uint8_t* addr, uint8_t version) {
   return 1;
 }
 
-#define LOUPE_FLOW_NUMBER(fn, expr)      \
-  int fn(lua_State* L) {                 \
-    const FlowView* v = view(L);         \
-    if (v == nullptr) return nil(L);     \
+#define LOUPE_FLOW_NUMBER(fn, expr)                   \
+  int fn(lua_State* L) {                              \
+    const FlowView* v = view(L);                      \
+    if (v == nullptr) return nil(L);                  \
     lua_pushnumber(L, static_cast<lua_Number>(expr)); \
-    return 1;                            \
+    return 1;                                         \
   }
 
 LOUPE_FLOW_NUMBER(f_cli_port, v->cli_port())
@@ -60,12 +59,22 @@ int f_srv(lua_State* L) {
   return v == nullptr ? nil(L) : push_ip(L, v->srv_addr(), v->ip_version());
 }
 
+// nDPI builds the joined name with a formatted print; the VM keeps each
+// name it made, by id pair, so a script asking on every flow pays a lookup.
 int f_l7_proto_name(lua_State* L) {
-  const FlowView* v = view(L);
+  ScriptHost* h = host_of(L);
+  const FlowView* v = h->view;
   if (v == nullptr) return nil(L);
+  const int key = v->detected() ? (v->l7_master() << 16 | v->l7_app()) : 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_names);
+  lua_rawgeti(L, -1, key);
+  if (lua_type(L, -1) == LUA_TSTRING) return 1;
+  lua_pop(L, 1);
   char buf[64];
   const size_t n = l7_name(*v, buf, sizeof(buf));
   lua_pushlstring(L, buf, n);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, key);
   return 1;
 }
 

@@ -3,10 +3,9 @@
 // tables keyed by flow index (states, tags, fields), with the bits saying
 // which exist in the flow's FlowScripts entry, so that forgetting a flow
 // touches only what it has.
-#include <lua.hpp>
-
 #include <cmath>
 #include <cstring>
+#include <lua.hpp>
 
 #include "lua/script_host.h"
 
@@ -53,9 +52,9 @@ int f_trigger_alert(lua_State* L) {
     const size_t first = details.find_first_not_of(" \t\r\n");
     if (n > kDetailsMax || first == std::string_view::npos ||
         (details[first] != '{' && details[first] != '[') || !json_valid(L, details)) {
-      raise_error(L, ErrorKind::kApi,
-                  "%s: bad argument #3 'details' (a JSON object or array of at most 16 KiB expected)",
-                  kFn);
+      raise_error(
+          L, ErrorKind::kApi,
+          "%s: bad argument #3 'details' (a JSON object or array of at most 16 KiB expected)", kFn);
     }
   } else if (dtype != LUA_TNIL && dtype != LUA_TNONE) {
     bad_argument(L, kFn, 3, "details", "table or JSON string");
@@ -186,7 +185,8 @@ int f_set_tag(lua_State* L) {
 bool valid_field_name(std::string_view n) {
   if (n.empty() || n.size() > 64 || n.front() == '.' || n.back() == '.') return false;
   for (char c : n) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+      return false;
   }
   return true;
 }

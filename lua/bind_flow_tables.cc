@@ -2,10 +2,10 @@
 // §4.1.5 #31): http(), dns(), ssh(), tls_quic()/tls(), dump(), risk(). Each
 // builds its table only when called, from the flow and its metadata blob; a
 // flow of another protocol gets the VM's shared read-only empty table.
-#include <lua.hpp>
 #include <ndpi/ndpi_api.h>
 
 #include <cstring>
+#include <lua.hpp>
 #include <string>
 
 #include "engine/classify/ndpi_detector.h"
@@ -25,9 +25,7 @@ bool is_proto(const FlowView& v, std::initializer_list<uint16_t> ids) {
 
 bool has_any(const MetaView& m, MetaField first, MetaField last) {
   bool found = false;
-  m.for_each([&](const MetaEntry& e) {
-    found |= e.field >= first && e.field <= last;
-  });
+  m.for_each([&](const MetaEntry& e) { found |= e.field >= first && e.field <= last; });
   return found;
 }
 
@@ -142,15 +140,24 @@ int f_ssh(lua_State* L) {
 
 const char* tls_version_name(uint16_t v) {
   switch (v) {
-    case 0x0300: return "SSLv3";
-    case 0x0301: return "TLSv1";
-    case 0x0302: return "TLSv1.1";
-    case 0x0303: return "TLSv1.2";
-    case 0x0304: return "TLSv1.3";
-    case 0xfeff: return "DTLSv1.0";
-    case 0xfefd: return "DTLSv1.2";
-    case 0xfefc: return "DTLSv1.3";
-    default: return nullptr;
+    case 0x0300:
+      return "SSLv3";
+    case 0x0301:
+      return "TLSv1";
+    case 0x0302:
+      return "TLSv1.1";
+    case 0x0303:
+      return "TLSv1.2";
+    case 0x0304:
+      return "TLSv1.3";
+    case 0xfeff:
+      return "DTLSv1.0";
+    case 0xfefd:
+      return "DTLSv1.2";
+    case 0xfefc:
+      return "DTLSv1.3";
+    default:
+      return nullptr;
   }
 }
 
@@ -268,7 +275,8 @@ int f_dump(lua_State* L) {
     const uint16_t id = v->l7_app() ? v->l7_app() : v->l7_master();
     const char* b = ndpi_get_proto_breed_name(mod, ndpi_get_proto_breed(mod, id));
     if (b != nullptr) breed = b;
-    const char* c = ndpi_category_get_name(mod, static_cast<ndpi_protocol_category_t>(f.l7.category));
+    const char* c =
+        ndpi_category_get_name(mod, static_cast<ndpi_protocol_category_t>(f.l7.category));
     if (c != nullptr) category = c;
   }
   lua_pushstring(L, breed);

@@ -1,11 +1,10 @@
 // JSON for scripts: the built-in `json`/`dkjson` module (encode, decode,
 // null) with dkjson's behaviour for plain values, and the bounded encoder
 // that turns triggerAlert's details table into the record's JSON.
-#include <lua.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <lua.hpp>
 #include <string>
 
 #include "lua/script_host.h"
@@ -22,13 +21,27 @@ void append_string(std::string& out, const char* s, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -93,9 +106,15 @@ struct Encoder {
       return false;
     }
     switch (lua_type(L, idx)) {
-      case LUA_TNIL: out.append("null"); return true;
-      case LUA_TBOOLEAN: out.append(lua_toboolean(L, idx) ? "true" : "false"); return true;
-      case LUA_TNUMBER: append_number(out, lua_tonumber(L, idx)); return true;
+      case LUA_TNIL:
+        out.append("null");
+        return true;
+      case LUA_TBOOLEAN:
+        out.append(lua_toboolean(L, idx) ? "true" : "false");
+        return true;
+      case LUA_TNUMBER:
+        append_number(out, lua_tonumber(L, idx));
+        return true;
       case LUA_TSTRING: {
         size_t n = 0;
         const char* s = lua_tolstring(L, idx, &n);
@@ -108,8 +127,10 @@ struct Encoder {
           return true;
         }
         break;
-      case LUA_TTABLE: return table(idx, depth);
-      default: break;
+      case LUA_TTABLE:
+        return table(idx, depth);
+      default:
+        break;
     }
     *why = std::string("type '") + luaL_typename(L, idx) + "' is not supported by JSON";
     return false;
@@ -144,7 +165,8 @@ struct Encoder {
       const int kt = lua_type(L, -2);
       if (kt != LUA_TSTRING && (strict_keys || kt != LUA_TNUMBER)) {
         lua_pop(L, 2);
-        *why = std::string("table key of type '") + lua_typename(L, kt) + "' (string keys or a sequence)";
+        *why = std::string("table key of type '") + lua_typename(L, kt) +
+               "' (string keys or a sequence)";
         return false;
       }
       if (!first) out.push_back(',');
@@ -210,10 +232,14 @@ struct Decoder {
     for (int i = 0; i < 4; ++i) {
       const char c = s[at++];
       *v <<= 4;
-      if (c >= '0' && c <= '9') *v |= c - '0';
-      else if (c >= 'a' && c <= 'f') *v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') *v |= c - 'A' + 10;
-      else return fail("invalid \\u escape");
+      if (c >= '0' && c <= '9')
+        *v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        *v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        *v |= c - 'A' + 10;
+      else
+        return fail("invalid \\u escape");
     }
     return true;
   }
@@ -229,14 +255,30 @@ struct Decoder {
       if (at >= s.size()) break;
       const char e = s[at++];
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!hex4(&cp)) return false;
@@ -249,7 +291,8 @@ struct Decoder {
           utf8(out, cp);
           break;
         }
-        default: return fail("invalid escape");
+        default:
+          return fail("invalid escape");
       }
     }
     return fail("unterminated string");
@@ -269,18 +312,37 @@ struct Decoder {
       } else {
         for (;;) {
           ws();
-          if (at >= s.size() || s[at] != '"') { ok = fail("object key expected"); break; }
+          if (at >= s.size() || s[at] != '"') {
+            ok = fail("object key expected");
+            break;
+          }
           std::string key;
-          if (!string(key)) { ok = false; break; }
+          if (!string(key)) {
+            ok = false;
+            break;
+          }
           ws();
-          if (at >= s.size() || s[at] != ':') { ok = fail("':' expected"); break; }
+          if (at >= s.size() || s[at] != ':') {
+            ok = fail("':' expected");
+            break;
+          }
           ++at;
           lua_pushlstring(L, key.data(), key.size());
-          if (!value()) { lua_pop(L, 1); ok = false; break; }
+          if (!value()) {
+            lua_pop(L, 1);
+            ok = false;
+            break;
+          }
           lua_rawset(L, -3);
           ws();
-          if (at < s.size() && s[at] == ',') { ++at; continue; }
-          if (at < s.size() && s[at] == '}') { ++at; break; }
+          if (at < s.size() && s[at] == ',') {
+            ++at;
+            continue;
+          }
+          if (at < s.size() && s[at] == '}') {
+            ++at;
+            break;
+          }
           ok = fail("',' or '}' expected");
           break;
         }
@@ -294,11 +356,20 @@ struct Decoder {
         ++at;
       } else {
         for (int i = 1;; ++i) {
-          if (!value()) { ok = false; break; }
+          if (!value()) {
+            ok = false;
+            break;
+          }
           lua_rawseti(L, -2, i);
           ws();
-          if (at < s.size() && s[at] == ',') { ++at; continue; }
-          if (at < s.size() && s[at] == ']') { ++at; break; }
+          if (at < s.size() && s[at] == ',') {
+            ++at;
+            continue;
+          }
+          if (at < s.size() && s[at] == ']') {
+            ++at;
+            break;
+          }
           ok = fail("',' or ']' expected");
           break;
         }
@@ -317,8 +388,10 @@ struct Decoder {
     } else if (c == 'n') {
       ok = literal("null");
       if (ok) {
-        if (null_idx != 0) lua_pushvalue(L, null_idx);
-        else lua_pushnil(L);
+        if (null_idx != 0)
+          lua_pushvalue(L, null_idx);
+        else
+          lua_pushnil(L);
       }
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       const std::string num(s.substr(at, 64));

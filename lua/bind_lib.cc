@@ -2,10 +2,9 @@
 // and table helpers (§2.9), and the simple Lua 5.3 library functions
 // (§6.1: math.type, math.tointeger, math.ult, table.move, table.pack,
 // table.unpack).
-#include <lua.hpp>
-
 #include <cmath>
 #include <cstring>
+#include <lua.hpp>
 #include <string>
 
 #include "lua/script_host.h"
@@ -41,8 +40,8 @@ int str_ends(lua_State* L) {
 // separator does not occur, as ntopng's lua_utils does.
 int str_split(lua_State* L) {
   const std::string_view s = arg_string(L, 1, "string.split", "s");
-  const std::string_view sep = lua_isnoneornil(L, 2) ? std::string_view(",")
-                                                      : arg_string(L, 2, "string.split", "sep");
+  const std::string_view sep =
+      lua_isnoneornil(L, 2) ? std::string_view(",") : arg_string(L, 2, "string.split", "sep");
   if (sep.empty() || s.find(sep) == std::string_view::npos) {
     lua_pushnil(L);
     return 1;
@@ -124,8 +123,8 @@ int tbl_pack(lua_State* L) {
 int tbl_unpack(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   const lua_Integer i = luaL_optinteger(L, 2, 1);
-  const lua_Integer e = lua_isnoneornil(L, 3) ? static_cast<lua_Integer>(lua_objlen(L, 1))
-                                               : luaL_checkinteger(L, 3);
+  const lua_Integer e =
+      lua_isnoneornil(L, 3) ? static_cast<lua_Integer>(lua_objlen(L, 1)) : luaL_checkinteger(L, 3);
   if (i > e) return 0;
   if (e - i >= 8000 || !lua_checkstack(L, static_cast<int>(e - i + 1))) {
     return luaL_error(L, "too many results to unpack");

@@ -1,7 +1,6 @@
 // The ntop.* functions worker VMs serve in this version (getDirs, logging,
 // isShuttingDown) and loupe.* (contract §4.8): data files read at load.
 #include <lua.hpp>
-
 #include <string>
 
 #include "lua/script_host.h"
@@ -14,10 +13,9 @@ int n_get_dirs(lua_State* L) {
   const std::string& dir = h->gen.set.dir;
   lua_createtable(L, 0, 12);
   const std::pair<const char*, std::string> kDirs[] = {
-      {"scriptsdir", dir},   {"libdir", dir + "/lib"}, {"workingdir", "."},
-      {"etcdir", ""},        {"sharedir", dir},        {"bindir", ""},
-      {"pcapdir", ""},       {"installdir", dir},      {"scriptdir", dir},
-      {"callbacksdir", dir}, {"httpdocsdir", ""},      {"dbarchivedir", ""}};
+      {"scriptsdir", dir}, {"libdir", dir + "/lib"}, {"workingdir", "."}, {"etcdir", ""},
+      {"sharedir", dir},   {"bindir", ""},           {"pcapdir", ""},     {"installdir", dir},
+      {"scriptdir", dir},  {"callbacksdir", dir},    {"httpdocsdir", ""}, {"dbarchivedir", ""}};
   for (const auto& [k, v] : kDirs) {
     lua_pushlstring(L, v.data(), v.size());
     lua_setfield(L, -2, k);

@@ -1,7 +1,6 @@
 // require, dofile and loadfile over the set in memory (contract §2.9), and
 // the built-in modules: json/dkjson, lua_utils, checks, bit.
 #include <lua.hpp>
-
 #include <string>
 
 #include "lua/script_host.h"

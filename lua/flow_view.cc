@@ -42,7 +42,8 @@ bool LocalNetworks::is_broadcast(const uint8_t* a, uint8_t ip_version) const {
   for (const Cidr& n : nets_) {
     if (n.address.family != 4 || n.prefix >= 31 || !prefix_match(n, a, 4)) continue;
     // All host bits set.
-    const uint32_t host = (uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3]);
+    const uint32_t host =
+        (uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3]);
     const uint32_t hostmask = n.prefix == 0 ? ~0u : (~0u >> n.prefix);
     if ((host & hostmask) == hostmask) return true;
   }
@@ -63,16 +64,22 @@ size_t format_ip(const uint8_t* addr, uint8_t ip_version, char* out, size_t cap)
 }
 
 size_t l7_name(const FlowView& v, char* out, size_t cap) {
-  if (v.ndpi == nullptr || !v.detected()) return static_cast<size_t>(std::snprintf(out, cap, "Unknown"));
+  if (v.ndpi == nullptr || !v.detected())
+    return static_cast<size_t>(std::snprintf(out, cap, "Unknown"));
   ndpi_protocol p{v.l7_master(), v.l7_app(), NDPI_PROTOCOL_CATEGORY_UNSPECIFIED};
   const char* s = ndpi_protocol2name(v.ndpi->get(), p, out, static_cast<u_int>(cap));
   return s ? std::strlen(out) : 0;
 }
 
 size_t l4_name(uint8_t proto, char* out, size_t cap) {
-  const char* n = proto == 6 ? "TCP" : proto == 17 ? "UDP" : proto == 1 ? "ICMP"
-                  : proto == 58 ? "ICMPv6" : proto == 132 ? "SCTP" : nullptr;
-  return static_cast<size_t>(n ? std::snprintf(out, cap, "%s", n) : std::snprintf(out, cap, "%u", proto));
+  const char* n = proto == 6     ? "TCP"
+                  : proto == 17  ? "UDP"
+                  : proto == 1   ? "ICMP"
+                  : proto == 58  ? "ICMPv6"
+                  : proto == 132 ? "SCTP"
+                                 : nullptr;
+  return static_cast<size_t>(n ? std::snprintf(out, cap, "%s", n)
+                               : std::snprintf(out, cap, "%u", proto));
 }
 
 const char* direction(const FlowView& v, const LocalNetworks& nets) {

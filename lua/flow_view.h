@@ -44,7 +44,7 @@ struct FlowView {
   MetaView meta;                     // the flow's L7 metadata blob (may be empty)
   const NdpiModule* ndpi = nullptr;  // names of protocols, categories; may be null
   uint16_t worker = 0;
-  uint16_t ifid = 0;                 // capture port
+  uint16_t ifid = 0;  // capture port
 
   uint8_t cli() const { return flow->client; }
   uint8_t srv() const { return flow->client ^ 1; }
@@ -110,12 +110,16 @@ inline Severity severity_of_score(uint32_t score) {
 // EVE's alert.severity: 1 is the highest.
 inline uint8_t eve_severity(Severity s) {
   switch (s) {
-    case Severity::kWarning: return 3;
-    case Severity::kError: return 2;
+    case Severity::kWarning:
+      return 3;
+    case Severity::kError:
+      return 2;
     case Severity::kCritical:
     case Severity::kAlert:
-    case Severity::kEmergency: return 1;
-    default: return 4;
+    case Severity::kEmergency:
+      return 1;
+    default:
+      return 4;
   }
 }
 const char* severity_name(Severity s);
@@ -134,16 +138,16 @@ struct AlertRecord {
     kKeyTruncated = 1 << 3,
   };
   uint64_t flow_id = 0;
-  uint64_t time_ns = 0;        // packet time of the event
-  FlowKey key{};               // canonical key; `client` names the client side
-  double score_raw = 0;        // the script's score when above 1000
+  uint64_t time_ns = 0;  // packet time of the event
+  FlowKey key{};         // canonical key; `client` names the client side
+  double score_raw = 0;  // the script's score when above 1000
   uint16_t worker = 0;
-  uint16_t script = 0;         // index of the script in its generation
-  uint16_t score = 0;          // 0..1000
+  uint16_t script = 0;  // index of the script in its generation
+  uint16_t score = 0;   // 0..1000
   uint16_t l7_master = 0;
   uint16_t l7_app = 0;
   uint16_t message_len = 0;
-  uint16_t details_len = 0;    // 0: no details; else a JSON object or array
+  uint16_t details_len = 0;  // 0: no details; else a JSON object or array
   uint16_t ifid = 0;
   uint8_t client = 0;
   uint8_t icmp_type = 0;
@@ -190,11 +194,11 @@ struct FlowScripts {
     kSrvLocal = 1 << 4,
     kHasTags = 1 << 5,
     kHasFields = 1 << 6,
-    kEnded = 1 << 7,         // flowEnd delivered
+    kEnded = 1 << 7,  // flowEnd delivered
   };
-  uint64_t mask = 0;           // scripts whose gates pass, bit i = script i
-  uint64_t state_mask = 0;     // scripts holding a getScriptState() table
-  uint64_t risk_seen = 0;      // risks statusChanged has reported
+  uint64_t mask = 0;        // scripts whose gates pass, bit i = script i
+  uint64_t state_mask = 0;  // scripts holding a getScriptState() table
+  uint64_t risk_seen = 0;   // risks statusChanged has reported
   uint32_t gen = 0;
   uint32_t periodic_last = 0;  // flow age (s) of the last periodic check
   uint32_t periodic_next = 0;  // flow age (s) of the next periodicUpdate due

@@ -21,13 +21,15 @@ std::string fingerprint(const GenerationInputs& in) {
   std::string s = fmt::format(
       "enabled={} jit={} mem={} budget={},{},{},{},{},{},{},{},{} log={} seed={}", c.enabled,
       static_cast<int>(c.jit), c.memory_limit, c.budget.worker_call_us, c.budget.load_ms,
-      c.budget.hard_worker_ms, c.budget.strikes, c.budget.window_seconds,
-      c.budget.suspend_seconds, c.budget.max_suspend_seconds, static_cast<int>(c.budget.enforce),
+      c.budget.hard_worker_ms, c.budget.strikes, c.budget.window_seconds, c.budget.suspend_seconds,
+      c.budget.max_suspend_seconds, static_cast<int>(c.budget.enforce),
       static_cast<int>(c.budget.stall_action), c.log.lines_per_minute, in.community_id_seed);
   for (const LuaScriptConfig& sc : c.script_config) {
-    s += fmt::format(";{}:{}:{}", sc.script, static_cast<int>(sc.enabled), sc.periodic_update_seconds);
+    s += fmt::format(";{}:{}:{}", sc.script, static_cast<int>(sc.enabled),
+                     sc.periodic_update_seconds);
     for (const std::string& kv : sc.config) s += "," + kv;
   }
+  s += ";extra:" + in.hash_extra;
   for (const Cidr& n : in.local_networks) {
     s += ";net:" + std::to_string(n.address.family) + ":" + std::to_string(n.prefix) + ":";
     s.append(reinterpret_cast<const char*>(n.address.bytes.data()), n.address.bytes.size());
@@ -93,6 +95,24 @@ GenerationResult build_generation(const GenerationInputs& in) {
   ScriptSet set = read_script_set(dir, fingerprint(in), r.errors);
   if (!r.errors.empty()) return r;
   return build_generation(in, std::move(set));
+}
+
+std::string script_set_hash(const GenerationInputs& in, std::vector<std::string>& errors) {
+  const std::string dir = in.scripts_dir.empty() ? lua_scripts_dir(in.config) : in.scripts_dir;
+  const size_t before = errors.size();
+  ScriptSet set = read_script_set(dir, fingerprint(in), errors);
+  return errors.size() == before ? set.hash : std::string();
+}
+
+std::string generation_summary(const GenerationResult& r) {
+  if (r.generation == nullptr) {
+    return fmt::format("lua: reload rejected ({} errors)", r.errors.size());
+  }
+  const Generation& g = *r.generation;
+  size_t active = 0;
+  for (const FlowScriptSpec& s : g.scripts) active += s.slot >= 0;
+  return fmt::format("lua: generation {} active: flow {} files ({} active); {} warnings", g.number,
+                     g.scripts.size(), active, r.warnings.size());
 }
 
 GenerationResult build_generation(const GenerationInputs& in, ScriptSet set) {

@@ -22,7 +22,13 @@ namespace loupe {
 
 class NdpiModule;
 
-enum class Hook : uint8_t { kFlowBegin, kProtocolDetected, kStatusChanged, kPeriodicUpdate, kFlowEnd };
+enum class Hook : uint8_t {
+  kFlowBegin,
+  kProtocolDetected,
+  kStatusChanged,
+  kPeriodicUpdate,
+  kFlowEnd
+};
 inline constexpr int kHookCount = 5;
 inline constexpr const char* kHookNames[kHookCount] = {
     "flowBegin", "protocolDetected", "statusChanged", "periodicUpdate", "flowEnd"};
@@ -37,8 +43,8 @@ enum class ScriptFormat : uint8_t {
 // Error kinds of contract §7.2; also the `kind` label of error counters.
 enum class ErrorKind : uint8_t { kRuntime, kApi, kSandbox, kMemory, kHardStop, kLimit, kNone };
 inline constexpr int kErrorKinds = 6;
-inline constexpr const char* kErrorKindNames[kErrorKinds] = {"runtime", "api",      "sandbox",
-                                                            "memory",  "hard_stop", "limit"};
+inline constexpr const char* kErrorKindNames[kErrorKinds] = {"runtime", "api",       "sandbox",
+                                                             "memory",  "hard_stop", "limit"};
 
 inline constexpr int kMaxFlowScripts = 64;  // one bit each in a flow's mask
 inline constexpr uint32_t kDefaultPeriodicSeconds = 120;
@@ -69,9 +75,9 @@ struct FlowScriptSpec {
 // The gates of every slot compiled to bit sets (§3.3): a flow's mask is a
 // few table reads and ANDs.
 struct GateTables {
-  std::array<uint64_t, 256> l4{};   // per IP protocol: slots whose L4 gate passes
-  std::vector<uint64_t> l7;         // per nDPI id: slots whose L7 gate passes
-  uint64_t no_l7 = 0;               // slots without an L7 gate (pass before detection)
+  std::array<uint64_t, 256> l4{};  // per IP protocol: slots whose L4 gate passes
+  std::vector<uint64_t> l7;        // per nDPI id: slots whose L7 gate passes
+  uint64_t no_l7 = 0;              // slots without an L7 gate (pass before detection)
   uint64_t local_only = 0;
   uint64_t handshake = 0;
   std::array<uint64_t, kHookCount> hooks{};
@@ -95,7 +101,11 @@ struct GenerationInputs {
   uint32_t number = 1;
   std::string scripts_dir;  // "" reads lua_scripts_dir(config)
   uint16_t community_id_seed = 0;
-  LogSink* log = nullptr;   // lines printed while loading; null: stderr
+  LogSink* log = nullptr;  // lines printed while loading; null: stderr
+  // What else the set depends on, as the caller reads it: the contents of
+  // blocklist.file and nDPI's list files, the classifiers configuration.
+  // It only enters the set's hash (§3.1 step 1).
+  std::string hash_extra;
 };
 
 class Generation {
@@ -132,5 +142,13 @@ struct GenerationResult {
 GenerationResult build_generation(const GenerationInputs& in);
 // The same from files in memory (tests, benchmarks).
 GenerationResult build_generation(const GenerationInputs& in, ScriptSet set);
+
+// The hash a build of `in` would have, from reading the files only: equal to
+// the active generation's, a SIGHUP is a no-op ("set unchanged"). "" when the
+// directory cannot be read (errors appended).
+std::string script_set_hash(const GenerationInputs& in, std::vector<std::string>& errors);
+
+// "generation G active: flow N files; W warnings" (contract §7.1).
+std::string generation_summary(const GenerationResult& r);
 
 }  // namespace loupe

@@ -1,10 +1,9 @@
 // lua/loader.h: one VM loads the flow/ files of a set.
 #include "lua/loader.h"
 
-#include <lua.hpp>
-
 #include <cmath>
 #include <cstring>
+#include <lua.hpp>
 #include <string>
 
 #include "lua/script_host.h"
@@ -30,15 +29,17 @@ struct CallbackName {
   Hook hook;
 };
 constexpr CallbackName kCallbacks[] = {
-    {"flowCreate", Hook::kFlowBegin},        {"flowBegin", Hook::kFlowBegin},
+    {"flowCreate", Hook::kFlowBegin},
+    {"flowBegin", Hook::kFlowBegin},
     {"flowProtocolDetected", Hook::kProtocolDetected},
-    {"flowUpdate", Hook::kPeriodicUpdate},   {"flowDelete", Hook::kFlowEnd},
+    {"flowUpdate", Hook::kPeriodicUpdate},
+    {"flowDelete", Hook::kFlowEnd},
     {"flowEnd", Hook::kFlowEnd},
 };
 
-constexpr std::pair<const char*, uint8_t> kL4Names[] = {
-    {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}, {"sctp", 132},
-    {"gre", 47}, {"esp", 50}, {"igmp", 2}};
+constexpr std::pair<const char*, uint8_t> kL4Names[] = {{"tcp", 6},     {"udp", 17},   {"icmp", 1},
+                                                        {"icmpv6", 58}, {"sctp", 132}, {"gre", 47},
+                                                        {"esp", 50},    {"igmp", 2}};
 
 struct Loader {
   ScriptHost& h;
@@ -181,10 +182,12 @@ struct Loader {
           out.warnings.push_back(file(i).path + ": unknown hook '" + (name ? name : "?") +
                                  "' (ignored)");
         } else if (!lua_isfunction(L, -1)) {
-          error(i, std::string("hooks.") + name + ": function expected, got " + luaL_typename(L, -1));
+          error(i,
+                std::string("hooks.") + name + ": function expected, got " + luaL_typename(L, -1));
         } else if (all) {
           for (int k = 0; k < kHookCount; ++k) {
-            if (refs.hooks[k] == LUA_NOREF) store_hook(refs, spec, static_cast<Hook>(k), lua_gettop(L));
+            if (refs.hooks[k] == LUA_NOREF)
+              store_hook(refs, spec, static_cast<Hook>(k), lua_gettop(L));
           }
         } else {
           store_hook(refs, spec, static_cast<Hook>(which), lua_gettop(L));
@@ -235,7 +238,8 @@ struct Loader {
     }
     lua_settop(L, top);
     if (callbacks) {
-      out.warnings.push_back(file(i).path + ": both a hooks module and a callbacks table; the module wins");
+      out.warnings.push_back(file(i).path +
+                             ": both a hooks module and a callbacks table; the module wins");
     }
   }
 
@@ -437,7 +441,8 @@ struct Loader {
       if (c.script.rfind("flow/", 0) != 0) continue;
       bool found = false;
       for (const FlowScriptSpec& s : out.specs) found |= s.key == c.script;
-      if (!found) out.warnings.push_back("lua.script_config.\"" + c.script + "\": no such script in the set");
+      if (!found)
+        out.warnings.push_back("lua.script_config.\"" + c.script + "\": no such script in the set");
     }
     h.vm.full_collect();
     if (h.vm.used() > h.vm.limit()) {
@@ -483,7 +488,8 @@ void assign_slots(std::vector<FlowScriptSpec>& specs, std::vector<std::string>& 
     s.slot = -1;
     if (!s.active || s.hooks == 0) continue;
     if (next == kMaxFlowScripts) {
-      errors.push_back(s.path + ": more than 64 active flow scripts with hooks in one generation (limit)");
+      errors.push_back(s.path +
+                       ": more than 64 active flow scripts with hooks in one generation (limit)");
       continue;
     }
     s.slot = next++;

@@ -54,8 +54,9 @@ void describe(config::Section<LuaBudgetConfig>& s) {
 void describe(config::Section<LuaLogConfig>& s) {
   s.field("lines_per_minute", &LuaLogConfig::lines_per_minute)
       .range(1, 1'000'000)
-      .help("Log lines per script per VM per minute (print, io.write, ntop.traceEvent); excess is "
-            "dropped and counted.");
+      .help(
+          "Log lines per script per VM per minute (print, io.write, ntop.traceEvent); excess is "
+          "dropped and counted.");
 }
 
 void describe(config::Section<LuaScriptConfig>& s) {

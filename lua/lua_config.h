@@ -20,12 +20,12 @@ enum class LuaStallAction : uint8_t { kExit, kLog };
 enum class LuaScriptEnabled : uint8_t { kDefault, kOn, kOff };
 
 struct LuaBudgetConfig {
-  uint32_t worker_call_us = 500;     // soft CPU budget of one worker call
-  uint32_t load_ms = 2000;           // hard limit of one file's load, setup() or teardown()
-  uint32_t hard_worker_ms = 20;      // hard stop of one worker call
-  uint32_t strikes = 5;              // overruns within the window that suspend a script
+  uint32_t worker_call_us = 500;  // soft CPU budget of one worker call
+  uint32_t load_ms = 2000;        // hard limit of one file's load, setup() or teardown()
+  uint32_t hard_worker_ms = 20;   // hard stop of one worker call
+  uint32_t strikes = 5;           // overruns within the window that suspend a script
   uint32_t window_seconds = 60;
-  uint32_t suspend_seconds = 300;    // first suspension; doubles on each repeat
+  uint32_t suspend_seconds = 300;  // first suspension; doubles on each repeat
   uint32_t max_suspend_seconds = 3600;
   LuaBudgetEnforce enforce = LuaBudgetEnforce::kAuto;
   LuaStallAction stall_action = LuaStallAction::kExit;
@@ -72,8 +72,9 @@ inline constexpr bool kLuajitHasCheckHook = false;
 
 // The settings whose default depends on the run's mode.
 inline bool lua_exit_on_load_error(const LuaConfig& c, bool offline) {
-  return c.on_load_error == LuaLoadErrorAction::kAuto ? offline
-                                                     : c.on_load_error == LuaLoadErrorAction::kExit;
+  return c.on_load_error == LuaLoadErrorAction::kAuto
+             ? offline
+             : c.on_load_error == LuaLoadErrorAction::kExit;
 }
 inline bool lua_budget_enforced(const LuaConfig& c, bool offline) {
   return c.budget.enforce == LuaBudgetEnforce::kAuto ? !offline

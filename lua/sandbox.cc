@@ -2,11 +2,10 @@
 // the stubs of removed facilities, locked metatables, the shared read-only
 // empty table, per-script environments with their own copies of the
 // namespaces, and compilation with the namespace names bound as upvalues.
-#include <lua.hpp>
-
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <lua.hpp>
 
 #include "lua/script_host.h"
 
@@ -18,9 +17,8 @@ namespace {
 constexpr const char* kRemovedBase[] = {"setfenv", "getfenv", "newproxy", "module"};
 constexpr const char* kRemovedOs[] = {"execute", "exit",    "getenv",    "remove",
                                       "rename",  "tmpname", "setlocale", "difftime"};
-constexpr const char* kRemovedIo[] = {"open",   "popen",  "read",  "lines", "close",
-                                      "input",  "output", "stdout", "stderr", "stdin",
-                                      "tmpfile", "type"};
+constexpr const char* kRemovedIo[] = {"open",   "popen",  "read",   "lines", "close",   "input",
+                                      "output", "stdout", "stderr", "stdin", "tmpfile", "type"};
 // Whole libraries: a table whose every field is a stub.
 constexpr const char* kRemovedLibs[] = {"debug", "ffi", "jit"};
 
@@ -29,9 +27,9 @@ constexpr const char* kRemovedLibs[] = {"debug", "ffi", "jit"};
 constexpr const char* kNamespaces[] = {"flow", "host", "network", "interface", "ntop", "loupe"};
 // Names bound as upvalues of every compiled file (§6.2), namespaces and
 // library tables alike: one upvalue read instead of a global lookup.
-constexpr const char* kBound[] = {"flow", "host",      "network", "interface", "ntop",
-                                  "loupe", "string",   "table",   "math",      "bit",
-                                  "coroutine", "os",   "io",      "package"};
+constexpr const char* kBound[] = {"flow",      "host",   "network", "interface", "ntop",
+                                  "loupe",     "string", "table",   "math",      "bit",
+                                  "coroutine", "os",     "io",      "package"};
 
 int stub(lua_State* L) {
   raise_error(L, ErrorKind::kSandbox, "%s is not available in the loupe sandbox",
@@ -72,7 +70,8 @@ int namespace_index(lua_State* L) {
       lua_rawset(L, lua_upvalueindex(4));
       const int script = static_cast<int>(lua_tointeger(L, lua_upvalueindex(3)));
       std::string line = std::string(lua_tostring(L, lua_upvalueindex(2))) + "." +
-                         lua_tostring(L, 2) + " is not provided by loupe (lua-api.md §9.1); read as nil";
+                         lua_tostring(L, 2) +
+                         " is not provided by loupe (lua-api.md §9.1); read as nil";
       h->log.note(script, line);
     }
   }
@@ -242,9 +241,9 @@ void install_sandbox(ScriptHost& h) {
 
   // Base functions.
   lua_newtable(L);
-  for (const char* f : {"assert", "error", "ipairs", "next", "pairs", "select", "tonumber",
-                        "tostring", "type", "unpack", "rawequal", "rawget", "getmetatable",
-                        "gcinfo"}) {
+  for (const char* f :
+       {"assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring", "type",
+        "unpack", "rawequal", "rawget", "getmetatable", "gcinfo"}) {
     copy_global(L, f);
   }
   for (const char* f : kRemovedBase) {
@@ -268,7 +267,7 @@ void install_sandbox(ScriptHost& h) {
   lua_setmetatable(L, -2);
   h.ref_empty = make_ref(L);
 
-  for (int* ref : {&h.ref_modules, &h.ref_states, &h.ref_tags, &h.ref_fields}) {
+  for (int* ref : {&h.ref_modules, &h.ref_states, &h.ref_tags, &h.ref_fields, &h.ref_names}) {
     lua_newtable(L);
     *ref = make_ref(L);
   }

@@ -2,7 +2,6 @@
 #include "lua/script_host.h"
 
 #include <lua.hpp>
-
 #include <stdexcept>
 
 namespace loupe {

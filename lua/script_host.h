@@ -59,15 +59,16 @@ class ScriptHost {
   uint16_t worker = 0;
 
   // Registry references made by install_sandbox().
-  int ref_empty = -2;    // the shared read-only empty table
-  int ref_base = -2;     // base functions copied into every environment
-  int ref_libs = -2;     // library templates: string, table, ...
-  int ref_ns = -2;       // namespace templates: flow, ntop, loupe, ...
-  int ref_modules = -2;  // lib/ modules loaded in this VM, by name
-  int ref_json = -2;     // the json module table
-  int ref_states = -2;   // [script + 1] = { [flow index] = state table }
-  int ref_tags = -2;     // [flow index] = { [i] = tag, [tag] = true }
-  int ref_fields = -2;   // [flow index] = { [name] = { values } }
+  int ref_empty = -2;            // the shared read-only empty table
+  int ref_base = -2;             // base functions copied into every environment
+  int ref_libs = -2;             // library templates: string, table, ...
+  int ref_ns = -2;               // namespace templates: flow, ntop, loupe, ...
+  int ref_modules = -2;          // lib/ modules loaded in this VM, by name
+  int ref_json = -2;             // the json module table
+  int ref_states = -2;           // [script + 1] = { [flow index] = state table }
+  int ref_tags = -2;             // [flow index] = { [i] = tag, [tag] = true }
+  int ref_fields = -2;           // [flow index] = { [name] = { values } }
+  int ref_names = -2;            // [master << 16 | app] = nDPI joined name, made once
   std::vector<ScriptRefs> refs;  // per script index
 
   // Counters the bindings bump (read by the control side).
@@ -116,15 +117,15 @@ bool must_pass(lua_State* L, ScriptHost* h, int status);
 
 // Bindings, one file per API area; each adds its functions to the table at
 // the top of the stack.
-void add_base(lua_State* L, ScriptHost* h);         // bind_base.cc: base functions (to ref_base)
-void add_libraries(lua_State* L, ScriptHost* h);    // bind_lib.cc: string/table/math/os/io extras
-void add_require(lua_State* L, ScriptHost* h);      // bind_require.cc: require, dofile, loadfile
-void add_flow(lua_State* L, ScriptHost* h);         // bind_flow.cc: scalar accessors
-void add_flow_tables(lua_State* L, ScriptHost* h);  // bind_flow_tables.cc
-void add_flow_actions(lua_State* L, ScriptHost* h); // bind_flow_actions.cc
-void add_ntop(lua_State* L, ScriptHost* h);         // bind_ntop.cc: the ntop subset
-void add_loupe(lua_State* L, ScriptHost* h);        // bind_ntop.cc: loupe.*
-void push_json_module(lua_State* L, ScriptHost* h); // bind_json.cc
+void add_base(lua_State* L, ScriptHost* h);          // bind_base.cc: base functions (to ref_base)
+void add_libraries(lua_State* L, ScriptHost* h);     // bind_lib.cc: string/table/math/os/io extras
+void add_require(lua_State* L, ScriptHost* h);       // bind_require.cc: require, dofile, loadfile
+void add_flow(lua_State* L, ScriptHost* h);          // bind_flow.cc: scalar accessors
+void add_flow_tables(lua_State* L, ScriptHost* h);   // bind_flow_tables.cc
+void add_flow_actions(lua_State* L, ScriptHost* h);  // bind_flow_actions.cc
+void add_ntop(lua_State* L, ScriptHost* h);          // bind_ntop.cc: the ntop subset
+void add_loupe(lua_State* L, ScriptHost* h);         // bind_ntop.cc: loupe.*
+void push_json_module(lua_State* L, ScriptHost* h);  // bind_json.cc
 // Encodes the value at `idx` as JSON into `out` (string keys or sequences,
 // depth <= max_depth, at most max_bytes). False with `*why` otherwise.
 bool json_encode(lua_State* L, ScriptHost* h, int idx, std::string& out, size_t max_bytes,

@@ -103,15 +103,20 @@ void ScriptLog::flush_all() {
   }
 }
 
+bool ScriptLog::error_due(int script) {
+  PerScript& p = of(script);
+  if (p.err_window_start != 0 && monotonic_ms() - p.err_window_start < 60'000) {
+    p.err_suppressed++;
+    return false;
+  }
+  return true;
+}
+
 void ScriptLog::error(int script, std::string_view hook, std::string_view where,
                       std::string_view message) {
+  if (!error_due(script)) return;
   PerScript& p = of(script);
-  const uint64_t now = monotonic_ms();
-  if (p.err_window_start != 0 && now - p.err_window_start < 60'000) {
-    p.err_suppressed++;
-    return;
-  }
-  p.err_window_start = now;
+  p.err_window_start = monotonic_ms();
   std::string text = "error in ";
   text.append(hook);
   if (!where.empty()) text.append(" (").append(where).append(")");

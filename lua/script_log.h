@@ -41,7 +41,9 @@ class ScriptLog {
     if (pending_) flush_all();
   }
   // One runtime error: the first of each minute is logged, with the count of
-  // those not logged since.
+  // those not logged since. error_due() says whether the next one will be,
+  // so that the caller builds the line only then.
+  bool error_due(int script);
   void error(int script, std::string_view hook, std::string_view where, std::string_view message);
   // An engine line about a script (warnings, suspensions); not rate limited.
   void note(int script, std::string_view text);

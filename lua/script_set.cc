@@ -125,7 +125,8 @@ ScriptSet read_script_set(const std::string& dir, std::string_view extra,
         continue;
       }
       total += size;
-      if (!read_file(e.path(), set.data[rel])) errors.push_back("data/" + rel + ": cannot read the file");
+      if (!read_file(e.path(), set.data[rel]))
+        errors.push_back("data/" + rel + ": cannot read the file");
     }
   }
   if (total > kDataDirMax) errors.push_back("data/: data files larger than 64 MiB in all (limit)");

@@ -12,17 +12,17 @@
 namespace loupe {
 
 struct ScriptFile {
-  std::string path;     // relative to the directory: "flow/dns_tunnel.lua"
-  std::string key;      // "flow/dns_tunnel"
+  std::string path;  // relative to the directory: "flow/dns_tunnel.lua"
+  std::string key;   // "flow/dns_tunnel"
   std::string content;
 };
 
 struct ScriptSet {
   std::string dir;
-  std::vector<ScriptFile> flow;                // flow/*.lua, byte-wise name order
-  std::map<std::string, std::string> code;     // every *.lua outside data/, by path
-  std::map<std::string, std::string> data;     // data/ files, by path below data/
-  std::string hash;                            // SHA-256 (hex) of paths, contents and extra
+  std::vector<ScriptFile> flow;             // flow/*.lua, byte-wise name order
+  std::map<std::string, std::string> code;  // every *.lua outside data/, by path
+  std::map<std::string, std::string> data;  // data/ files, by path below data/
+  std::string hash;                         // SHA-256 (hex) of paths, contents and extra
 
   // A code file by path ("lib/a/b.lua"), or null.
   const std::string* find_code(std::string_view path) const;

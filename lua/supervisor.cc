@@ -59,7 +59,8 @@ void Supervisor::poll(uint64_t now_ns) {
       } else if (d_mem) {
         suspend(static_cast<int>(i), SuspendReason::kMemory, now_ns);
       } else if (d_over != 0 && gen_->enforce) {
-        for (uint64_t k = 0; k < d_over && p.strikes.size() < b.strikes; ++k) p.strikes.push_back(now_ns);
+        for (uint64_t k = 0; k < d_over && p.strikes.size() < b.strikes; ++k)
+          p.strikes.push_back(now_ns);
       }
     }
   }

@@ -18,8 +18,9 @@ uint64_t calibrate() {
   nanosleep(&ten_ms, nullptr);
   const uint64_t n1 = mono_ns(), t1 = tsc_now();
   const uint64_t ns = n1 - n0;
-  return ns == 0 ? 1'000'000'000u
-                 : static_cast<uint64_t>(static_cast<unsigned __int128>(t1 - t0) * 1'000'000'000u / ns);
+  return ns == 0
+             ? 1'000'000'000u
+             : static_cast<uint64_t>(static_cast<unsigned __int128>(t1 - t0) * 1'000'000'000u / ns);
 }
 
 }  // namespace

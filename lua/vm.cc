@@ -2,10 +2,10 @@
 #include "lua/vm.h"
 
 #include <jemalloc/jemalloc.h>
-#include <lua.hpp>
-#include <luajit.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <lua.hpp>
 #include <stdexcept>
 
 namespace loupe {
@@ -14,8 +14,13 @@ namespace {
 // The address is the identity; the value is never read.
 const char kStopSentinel = 0;
 
-// LuaJIT asks for a small initial size and grows; a VM's first allocations
-// are its state, so this keeps the count exact from the start.
+// Every entry into a VM is protected; reaching this is a bug in the engine.
+int on_panic(lua_State* L) {
+  const char* msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+  std::fprintf(stderr, "lua: unprotected error in the Lua engine: %s\n", msg);
+  std::abort();
+}
+
 int arena_flags(unsigned arena) { return MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE; }
 
 }  // namespace
@@ -46,6 +51,7 @@ Vm::Vm(std::string name, uint64_t memory_limit)
     mallctl(cmd, nullptr, nullptr, nullptr, 0);
     throw std::runtime_error("lua: cannot create the Lua state of " + name_);
   }
+  lua_atpanic(L_, on_panic);
   // The interpreter only: count hooks do not run inside compiled traces, and
   // the hard stop needs them (Debian's LuaJIT has no CHECKHOOK).
   luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);

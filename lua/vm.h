@@ -25,15 +25,15 @@ namespace loupe {
 // call, read by the watchdog thread. Shared-owned so that either side may go
 // first at teardown.
 struct CallWatch {
-  std::atomic<uint64_t> seq{0};        // odd while a call runs
-  std::atomic<uint64_t> stop_seq{0};   // the call the watchdog wants stopped
-  std::atomic<bool> bound{false};      // thread and clock below are valid
-  std::atomic<bool> retired{false};    // the VM is gone: stop watching
+  std::atomic<uint64_t> seq{0};               // odd while a call runs
+  std::atomic<uint64_t> stop_seq{0};          // the call the watchdog wants stopped
+  std::atomic<bool> bound{false};             // thread and clock below are valid
+  std::atomic<bool> retired{false};           // the VM is gone: stop watching
   std::atomic<uint64_t> hard_ns{20'000'000};  // CPU time a call may use
   std::atomic<uint64_t> stalls{0};
   pthread_t thread{};
   clockid_t cpu_clock{};
-  std::string name;                    // "worker3"
+  std::string name;  // "worker3"
 };
 
 class Vm {
@@ -107,12 +107,12 @@ class Vm {
   uint64_t peak_ = 0;
   uint64_t limit_;
   uint64_t hard_limit_;
-  uint64_t after_gc_ = 0;       // usage after the last full collection
+  uint64_t after_gc_ = 0;  // usage after the last full collection
   bool alloc_failed_ = false;
   bool stopping_ = false;
   volatile sig_atomic_t armed_ = 0;
-  uint64_t deadline_ns_ = 0;    // limited call: thread CPU time at which it stops
-  std::string stop_where_;      // "flow/x.lua:5:" of the stopped instruction
+  uint64_t deadline_ns_ = 0;  // limited call: thread CPU time at which it stops
+  std::string stop_where_;    // "flow/x.lua:5:" of the stopped instruction
   std::shared_ptr<CallWatch> watch_;
 
   // The VM in a call on this thread: what the signal handler and the hook

@@ -31,8 +31,8 @@ void install_handler() {
   });
 }
 
-constexpr uint64_t kStallNs = 1'000'000'000;   // 1 s after the interrupt
-constexpr uint64_t kResignalNs = 50'000'000;   // a C function may have eaten the hook
+constexpr uint64_t kStallNs = 1'000'000'000;  // 1 s after the interrupt
+constexpr uint64_t kResignalNs = 50'000'000;  // a C function may have eaten the hook
 
 }  // namespace
 

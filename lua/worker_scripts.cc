@@ -2,10 +2,9 @@
 // worker's flow scripts.
 #include "lua/worker_scripts.h"
 
-#include <lua.hpp>
-
 #include <cmath>
 #include <cstring>
+#include <lua.hpp>
 
 #include "engine/flow/community_id.h"
 #include "lua/loader.h"
@@ -41,7 +40,8 @@ WorkerScripts::WorkerScripts(std::shared_ptr<const Generation> gen, uint16_t wor
                  g.hooks[static_cast<int>(Hook::kPeriodicUpdate)];
   packet_any_ = packet_mask_ != 0 || g.handshake != 0;
   budget_ns_ = uint64_t{gen_->config.budget.worker_call_us} * 1000u;
-  budget_ticks_ = static_cast<uint64_t>(static_cast<unsigned __int128>(budget_ns_) * hz_ / 1'000'000'000u);
+  budget_ticks_ =
+      static_cast<uint64_t>(static_cast<unsigned __int128>(budget_ns_) * hz_ / 1'000'000'000u);
   ms_ticks_ = hz_ / 1000u;
 }
 
@@ -73,7 +73,8 @@ std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> ge
     for (size_t i = 0; i < report.specs.size(); ++i) {
       if (!report.specs[i].same_registrations(gen->scripts[i]) ||
           report.specs[i].slot != gen->scripts[i].slot) {
-        errs.push_back(gen->scripts[i].path + ": registrations differ between worker VMs (check, worker" +
+        errs.push_back(gen->scripts[i].path +
+                       ": registrations differ between worker VMs (check, worker" +
                        std::to_string(worker_id) + ")");
       }
     }
@@ -178,7 +179,8 @@ void WorkerScripts::protocol_detected(uint32_t idx, const FlowView& v, uint64_t 
   if (!(e.flags & FlowScripts::kProtoPending)) return;
   e.flags &= ~FlowScripts::kProtoPending;
   recompute(e, v);
-  const uint64_t m = e.mask & gen_->gates.hooks[static_cast<int>(Hook::kProtocolDetected)] & ~suspended_;
+  const uint64_t m =
+      e.mask & gen_->gates.hooks[static_cast<int>(Hook::kProtocolDetected)] & ~suspended_;
   if (m != 0) dispatch(Hook::kProtocolDetected, m, idx, e, v, now_ns);
   status(idx, e, v, now_ns);
 }
@@ -224,7 +226,8 @@ void WorkerScripts::periodic(uint32_t idx, FlowScripts& e, const FlowView& v, ui
 // at the flow's next event.
 void WorkerScripts::status(uint32_t idx, FlowScripts& e, const FlowView& v, uint64_t now_ns) {
   if (e.flags & FlowScripts::kProtoPending) return;
-  const uint64_t m = e.mask & gen_->gates.hooks[static_cast<int>(Hook::kStatusChanged)] & ~suspended_;
+  const uint64_t m =
+      e.mask & gen_->gates.hooks[static_cast<int>(Hook::kStatusChanged)] & ~suspended_;
   if (m == 0) return;
   if ((v.risk() & ~e.risk_seen) == 0 && e.score <= e.score_seen) return;
   e.risk_seen |= v.risk();
@@ -340,41 +343,55 @@ void WorkerScripts::on_error(Hook hook, int slot, int status) {
   lua_State* L = h.L();
   const int script = gen_->slot_script[slot];
   ScriptStats& st = stats_[script];
-  const bool sentinel = lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == Vm::stop_sentinel();
-  std::string message;
+  const bool sentinel =
+      lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == Vm::stop_sentinel();
   ErrorKind kind;
   if (h.vm.stopping() || sentinel) {
     kind = ErrorKind::kHardStop;
-    message = h.vm.stop_where() + (h.vm.stop_where().empty() ? "" : " ") + "call stopped after " +
-              std::to_string(gen_->config.budget.hard_worker_ms) +
-              " ms of CPU time (lua.budget.hard_worker_ms)";
     st.hard_stops.add();
     suspend_local(slot);
   } else if (status == LUA_ERRMEM || h.vm.alloc_failed()) {
     kind = ErrorKind::kMemory;
-    message = "not enough memory (lua.memory_limit reached in " + h.vm.name() + ")";
-    lua_pop(L, 1);
-    h.vm.full_collect();
-    lua_pushnil(L);
-    if (h.vm.used() > h.vm.limit()) {
-      st.memory_stops.add();
-      suspend_local(slot);
-    }
   } else {
     kind = h.pending != ErrorKind::kNone ? h.pending : ErrorKind::kRuntime;
-    const char* s = lua_tostring(L, -1);
-    message = s != nullptr ? s : std::string("(error object is a ") + luaL_typename(L, -1) + " value)";
+  }
+  st.errors[static_cast<int>(kind)].add();
+  // The line is built only when the once-a-minute log will take it: a script
+  // failing on every flow costs a counter, not a string and a hash.
+  if (h.log.error_due(script)) {
+    std::string message;
+    if (kind == ErrorKind::kHardStop) {
+      message = h.vm.stop_where() + (h.vm.stop_where().empty() ? "" : " ") + "call stopped after " +
+                std::to_string(gen_->config.budget.hard_worker_ms) +
+                " ms of CPU time (lua.budget.hard_worker_ms)";
+    } else if (kind == ErrorKind::kMemory) {
+      message = "not enough memory (lua.memory_limit reached in " + h.vm.name() + ")";
+    } else {
+      // Only a string is read as is: converting a number would allocate, and
+      // this runs outside any protected call.
+      message = lua_type(L, -1) == LUA_TSTRING
+                    ? std::string(lua_tostring(L, -1))
+                    : std::string("(error object is a ") + luaL_typename(L, -1) + " value)";
+    }
+    std::string where;
+    if (h.view != nullptr) {
+      const Flow& f = *h.view->flow;
+      where =
+          community_id_v1(f.key, h.view->cli(), f.icmp_type, f.icmp_code, gen_->community_id_seed);
+    }
+    h.log.error(script, kHookNames[static_cast<int>(hook)], where, message);
   }
   lua_pop(L, 1);
   h.vm.clear_alloc_failed();
   h.pending = ErrorKind::kNone;
-  st.errors[static_cast<int>(kind)].add();
-  std::string where;
-  if (h.view != nullptr) {
-    const Flow& f = *h.view->flow;
-    where = community_id_v1(f.key, h.view->cli(), f.icmp_type, f.icmp_code, gen_->community_id_seed);
+  if (kind == ErrorKind::kMemory) {
+    h.vm.full_collect();
+    if (h.vm.used() > h.vm.limit()) {
+      st.memory_stops.add();
+      suspend_local(slot);  // frees its per-flow state tables
+      h.vm.full_collect();
+    }
   }
-  h.log.error(script, kHookNames[static_cast<int>(hook)], where, message);
 }
 
 // Hard stop or memory: the script stops here at once; the control side's

@@ -28,11 +28,11 @@ struct CallWatch;
 struct ScriptStats {
   Counter calls[kHookCount];
   Counter errors[kErrorKinds];
-  Counter overruns;        // calls above lua.budget.worker_call_us of CPU time
+  Counter overruns;  // calls above lua.budget.worker_call_us of CPU time
   Counter hard_stops;
-  Counter memory_stops;    // memory errors that left the VM above its limit
-  Counter ticks;           // TSC ticks spent in calls
-  Counter max_call_ns;     // longest call (TSC time)
+  Counter memory_stops;  // memory errors that left the VM above its limit
+  Counter ticks;         // TSC ticks spent in calls
+  Counter max_call_ns;   // longest call past the budget, CPU time (ns)
 };
 
 class WorkerScripts {
@@ -79,6 +79,14 @@ class WorkerScripts {
            (e.flags & FlowScripts::kTwhPending) != 0;
   }
   bool active() const { return any_ != 0; }
+  // Packet time at which the flow's next periodicUpdate is due (UINT64_MAX
+  // when none): a worker may arm a timer for it so that idle flows get
+  // theirs too, and call on_packet() when it fires.
+  uint64_t periodic_due_ns(uint32_t idx, uint64_t first_ns) const {
+    const FlowScripts& e = flows_[idx];
+    if (e.gen != number_ || e.periodic_next == UINT32_MAX) return UINT64_MAX;
+    return first_ns + uint64_t{e.periodic_next} * 1'000'000'000u;
+  }
 
   // -- Burst boundary (outside any call): memory collection past 70% of the
   // cap, suspensions published by the control side, the CPU-clock sample
@@ -130,7 +138,8 @@ class WorkerScripts {
   void forget(uint32_t idx);
 
   FlowScripts& entry(uint32_t idx, const FlowView& v, uint64_t now_ns, bool detecting_now);
-  void init_entry(FlowScripts& e, const FlowView& v, uint64_t now_ns, bool born, bool detecting_now);
+  void init_entry(FlowScripts& e, const FlowView& v, uint64_t now_ns, bool born,
+                  bool detecting_now);
   uint64_t gates(const FlowScripts& e, const FlowView& v, bool l7_known);
   void recompute(FlowScripts& e, const FlowView& v);
   uint32_t next_periodic(uint64_t mask, uint32_t age) const;
@@ -149,13 +158,13 @@ class WorkerScripts {
   std::unique_ptr<FlowScripts[]> flows_;
   std::unique_ptr<ScriptStats[]> stats_;
   uint32_t capacity_;
-  uint32_t number_;      // generation number stamped in entries
+  uint32_t number_;  // generation number stamped in entries
   uint16_t worker_;
-  uint64_t any_ = 0;         // every slot
-  uint64_t begin_mask_ = 0;  // slots with flowBegin
-  uint64_t packet_mask_ = 0; // slots with statusChanged or periodicUpdate
-  bool packet_any_ = false;  // packet_mask_ or a handshake gate
-  uint64_t suspended_ = 0;   // global | local, applied to every dispatch
+  uint64_t any_ = 0;          // every slot
+  uint64_t begin_mask_ = 0;   // slots with flowBegin
+  uint64_t packet_mask_ = 0;  // slots with statusChanged or periodicUpdate
+  bool packet_any_ = false;   // packet_mask_ or a handshake gate
+  uint64_t suspended_ = 0;    // global | local, applied to every dispatch
   uint64_t local_suspended_ = 0;
   uint64_t global_seen_ = 0;
   // Budget timing.

@@ -131,8 +131,9 @@ def loupe_bench(build, wl, runs):
         "cycles_per_packet": spread([r["cycles_per_packet"] for r in results]),
         "stages_cycles_per_packet": {k: statistics.median([r["stages"][k] for r in results])
                                      for k in ("decode", "flow", "classify", "timers")
-                                     if r["stages"].get(k) is not None},
+                                     if last["stages"].get(k) is not None},
         "packets_total": last["packets_total"], "flows_created": last["flows_created"],
+        "l7_memory": last.get("l7"),
         "peak_rss_mb": last["peak_rss_mb"], "flow_table_mb": last["flow_table_mb"],
     }
 

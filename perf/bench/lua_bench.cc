@@ -29,13 +29,13 @@
 namespace loupe {
 namespace {
 
-#define LOUPE_BENCHMARK(fn)                                                         \
-  BENCHMARK(fn)                                                                     \
-      ->ComputeStatistics("min", [](const std::vector<double>& v) {                 \
-        return *std::min_element(v.begin(), v.end());                                \
-      })                                                                            \
-      ->ComputeStatistics("max", [](const std::vector<double>& v) {                 \
-        return *std::max_element(v.begin(), v.end());                                \
+#define LOUPE_BENCHMARK(fn)                                                                   \
+  BENCHMARK(fn)                                                                               \
+      ->ComputeStatistics(                                                                    \
+          "min",                                                                              \
+          [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }) \
+      ->ComputeStatistics("max", [](const std::vector<double>& v) {                           \
+        return *std::max_element(v.begin(), v.end());                                         \
       })
 
 struct NullAlerts final : AlertSink {

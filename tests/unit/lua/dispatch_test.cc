@@ -12,7 +12,8 @@ namespace {
 // extra module fields.
 std::string printer(const std::string& fields = "", const std::string& hooks = "") {
   std::string s = "local c = {" + fields + " hooks = {}}\n";
-  for (const char* h : {"flowBegin", "protocolDetected", "statusChanged", "periodicUpdate", "flowEnd"}) {
+  for (const char* h :
+       {"flowBegin", "protocolDetected", "statusChanged", "periodicUpdate", "flowEnd"}) {
     if (!hooks.empty() && hooks.find(h) == std::string::npos) continue;
     s += std::string("function c.hooks.") + h + "(now, conf) print('" + h + "') end\n";
   }
@@ -57,11 +58,12 @@ TEST(Dispatch, ProtocolDetectedIsOwedBeforeFlowEnd) {
 }
 
 TEST(Dispatch, HookArgumentsAreIntegerPacketTimeAndTheSameConfigTable) {
-  Harness h(Files{{"flow/a.lua",
-                   "local seen\n"
-                   "return {default_value = {limit = 5, nested = {a = 1}}, hooks = {all = function(now, conf)\n"
-                   "  print(now, conf.limit, conf.nested.a, conf.extra, seen == nil or seen == conf)\n"
-                   "  seen = conf end}}"}});
+  Harness h(Files{
+      {"flow/a.lua",
+       "local seen\n"
+       "return {default_value = {limit = 5, nested = {a = 1}}, hooks = {all = function(now, conf)\n"
+       "  print(now, conf.limit, conf.nested.a, conf.extra, seen == nil or seen == conf)\n"
+       "  seen = conf end}}"}});
   ASSERT_TRUE(h.ok()) << h.errors();
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
   h.ws->on_flow_begin(1, f.view(), kNow + 999'999'999);
@@ -72,13 +74,16 @@ TEST(Dispatch, HookArgumentsAreIntegerPacketTimeAndTheSameConfigTable) {
 
 TEST(Dispatch, ScriptConfigMergesOverDefaults) {
   LuaConfig cfg;
-  cfg.script_config = {{"flow/a", LuaScriptEnabled::kDefault, 0,
+  cfg.script_config = {{"flow/a",
+                        LuaScriptEnabled::kDefault,
+                        0,
                         {"limit=7", "nested.b=\"x\"", "name=plain text", "flag=true"}}};
-  Harness h(Files{{"flow/a.lua",
-                   "return {default_value = {limit = 5, nested = {a = 1}}, hooks = {protocolDetected = "
-                   "function(now, conf) print(conf.limit, conf.nested.a, conf.nested.b, conf.name, "
-                   "conf.flag) end}}"}},
-            cfg);
+  Harness h(
+      Files{{"flow/a.lua",
+             "return {default_value = {limit = 5, nested = {a = 1}}, hooks = {protocolDetected = "
+             "function(now, conf) print(conf.limit, conf.nested.a, conf.nested.b, conf.name, "
+             "conf.flag) end}}"}},
+      cfg);
   ASSERT_TRUE(h.ok()) << h.errors();
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
   h.ws->on_protocol_detected(1, f.view(), kNow);
@@ -90,13 +95,15 @@ TEST(Dispatch, DisabledAndSetupFalseScriptsAreLoadedButNeverCalled) {
   cfg.script_config = {{"flow/a", LuaScriptEnabled::kOff, 0, {}},
                        {"flow/gone", LuaScriptEnabled::kOn, 0, {}}};
   Harness h(Files{{"flow/a.lua", printer()},
-                  {"flow/b.lua", "local c = {hooks = {flowBegin = function() print('b') end}}\n"
-                                 "function c.setup() return false end\nreturn c"},
+                  {"flow/b.lua",
+                   "local c = {hooks = {flowBegin = function() print('b') end}}\n"
+                   "function c.setup() return false end\nreturn c"},
                   {"flow/c.lua", printer("default_enabled = false,")}},
             cfg);
   ASSERT_TRUE(h.ok()) << h.errors();
-  EXPECT_NE(joined(h.result.warnings).find("lua.script_config.\"flow/gone\": no such script in the set"),
-            std::string::npos);
+  EXPECT_NE(
+      joined(h.result.warnings).find("lua.script_config.\"flow/gone\": no such script in the set"),
+      std::string::npos);
   EXPECT_EQ(h.result.generation->slots, 0);
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
   h.ws->on_flow_begin(1, f.view(), kNow);
@@ -156,12 +163,14 @@ TEST(Dispatch, L4AndLocalityGates) {
   h.ws->on_flow_begin(1, u.view(), kNow);
   TestFlow t("10.0.0.1", 1, "192.0.2.2", 2, 6);
   h.ws->on_flow_begin(2, t.view(), kNow);
-  EXPECT_EQ(all_lines(h.log), (std::vector<std::string>{"flow/udp: flowBegin", "flow/local: flowBegin",
-                                                        "flow/num: flowBegin"}));
+  EXPECT_EQ(all_lines(h.log),
+            (std::vector<std::string>{"flow/udp: flowBegin", "flow/local: flowBegin",
+                                      "flow/num: flowBegin"}));
 }
 
 TEST(Dispatch, HandshakeGateOpensWhenTheHandshakeCompletes) {
-  Harness h(Files{{"flow/twh.lua", printer("three_way_handshake_ok = true,", "flowBegin flowEnd")}});
+  Harness h(
+      Files{{"flow/twh.lua", printer("three_way_handshake_ok = true,", "flowBegin flowEnd")}});
   ASSERT_TRUE(h.ok()) << h.errors();
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
   f.flow.state = FlowState::kNew;
@@ -197,9 +206,9 @@ TEST(Dispatch, StatusChangedOnceAfterTheOtherHooksWhenRiskOrScoreRises) {
   h.ws->on_packet(1, f.view(), kNow);  // nothing new
   f.flow.l7.risk |= uint64_t{1} << 36;
   h.ws->on_packet(1, f.view(), kNow);  // a new risk
-  EXPECT_EQ(all_lines(h.log), (std::vector<std::string>{"flow/a: pd", "flow/b: protocolDetected",
-                                                        "flow/a: sc\t20", "flow/a: sc\t30",
-                                                        "flow/a: sc\t30"}));
+  EXPECT_EQ(all_lines(h.log),
+            (std::vector<std::string>{"flow/a: pd", "flow/b: protocolDetected", "flow/a: sc\t20",
+                                      "flow/a: sc\t30", "flow/a: sc\t30"}));
 }
 
 TEST(Dispatch, PeriodicUpdateAtMultiplesOfTheIntervalOfFlowAge) {
@@ -217,21 +226,23 @@ TEST(Dispatch, PeriodicUpdateAtMultiplesOfTheIntervalOfFlowAge) {
     h.ws->on_packet(1, f.view(), f.flow.first_ns + age * 1'000'000'000ull);
     for (const auto& l : all_lines(h.log)) got.push_back(std::to_string(age) + " " + l);
   }
-  EXPECT_EQ(got, (std::vector<std::string>{
-                     "5 flow/five: periodicUpdate", "10 flow/five: periodicUpdate",
-                     "10 flow/ten: periodicUpdate", "27 flow/five: periodicUpdate",
-                     "27 flow/ten: periodicUpdate", "30 flow/five: periodicUpdate",
-                     "30 flow/ten: periodicUpdate"}));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"5 flow/five: periodicUpdate", "10 flow/five: periodicUpdate",
+                                      "10 flow/ten: periodicUpdate", "27 flow/five: periodicUpdate",
+                                      "27 flow/ten: periodicUpdate", "30 flow/five: periodicUpdate",
+                                      "30 flow/ten: periodicUpdate"}));
 }
 
 TEST(Dispatch, CallbacksFormatGlobalAndReturned) {
-  Harness h(Files{{"flow/a.lua", "function callbacks.flowCreate() print('create') end\n"
-                                 "function callbacks.flowProtocolDetected() print('detected') end\n"
-                                 "function callbacks.flowDelete() print('delete') end\n"},
-                  {"flow/b.lua", "local callbacks = {}\n"
-                                 "function callbacks.flowBegin() print('begin') end\n"
-                                 "function callbacks.flowUpdate() print('update') end\n"
-                                 "return callbacks\n"}});
+  Harness h(Files{{"flow/a.lua",
+                   "function callbacks.flowCreate() print('create') end\n"
+                   "function callbacks.flowProtocolDetected() print('detected') end\n"
+                   "function callbacks.flowDelete() print('delete') end\n"},
+                  {"flow/b.lua",
+                   "local callbacks = {}\n"
+                   "function callbacks.flowBegin() print('begin') end\n"
+                   "function callbacks.flowUpdate() print('update') end\n"
+                   "return callbacks\n"}});
   ASSERT_TRUE(h.ok()) << h.errors();
   EXPECT_NE(joined(h.result.info).find("flow/a: no gates"), std::string::npos);
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
@@ -239,18 +250,19 @@ TEST(Dispatch, CallbacksFormatGlobalAndReturned) {
   h.ws->on_protocol_detected(1, f.view(), f.flow.first_ns);
   h.ws->on_packet(1, f.view(), f.flow.first_ns + 121'000'000'000ull);
   h.ws->on_flow_end(1, f.view(), f.flow.first_ns);
-  EXPECT_EQ(all_lines(h.log), (std::vector<std::string>{"flow/a: create", "flow/b: begin",
-                                                        "flow/a: detected", "flow/b: update",
-                                                        "flow/a: delete"}));
+  EXPECT_EQ(all_lines(h.log),
+            (std::vector<std::string>{"flow/a: create", "flow/b: begin", "flow/a: detected",
+                                      "flow/b: update", "flow/a: delete"}));
 }
 
 TEST(Dispatch, Ntopng6CustomScriptRunsWholePerEvent) {
-  Harness h(Files{{"flow/custom_flow_end_script.lua",
-                   "local now, conf = ...\n"
-                   "count = (count or 0) + 1\n"
-                   "if flow.cli2srv_bytes() > 500 then print('large', count, type(now), type(conf)) end\n"
-                   "return(0)\n"},
-                  {"flow/custom_flow_lua_script.lua", "print('detected') return(0)"}});
+  Harness h(
+      Files{{"flow/custom_flow_end_script.lua",
+             "local now, conf = ...\n"
+             "count = (count or 0) + 1\n"
+             "if flow.cli2srv_bytes() > 500 then print('large', count, type(now), type(conf)) end\n"
+             "return(0)\n"},
+            {"flow/custom_flow_lua_script.lua", "print('detected') return(0)"}});
   ASSERT_TRUE(h.ok()) << h.errors();
   EXPECT_TRUE(h.log.lines.empty());  // compiled, not run, at load
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
@@ -264,7 +276,8 @@ TEST(Dispatch, Ntopng6CustomScriptRunsWholePerEvent) {
 }
 
 TEST(Dispatch, ModuleWinsOverCallbacksWithAWarning) {
-  Harness h(Files{{"flow/a.lua", "function callbacks.flowBegin() print('cb') end\n" + printer("", "flowBegin")}});
+  Harness h(Files{{"flow/a.lua",
+                   "function callbacks.flowBegin() print('cb') end\n" + printer("", "flowBegin")}});
   ASSERT_TRUE(h.ok()) << h.errors();
   EXPECT_NE(joined(h.result.warnings).find("the module wins"), std::string::npos);
   TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
@@ -292,8 +305,39 @@ TEST(Dispatch, FlowsOlderThanTheGenerationGetNoReplayedEvents) {
   new_gen.ws->on_protocol_detected(2, pending.view(), kNow);  // completes after the swap
   new_gen.ws->on_flow_end(2, pending.view(), kNow);
   EXPECT_EQ(all_lines(new_gen.log),
-            (std::vector<std::string>{"flow/a: flowEnd", "flow/l7: flowEnd", "flow/a: protocolDetected",
-                                      "flow/l7: protocolDetected", "flow/a: flowEnd", "flow/l7: flowEnd"}));
+            (std::vector<std::string>{"flow/a: flowEnd", "flow/l7: flowEnd",
+                                      "flow/a: protocolDetected", "flow/l7: protocolDetected",
+                                      "flow/a: flowEnd", "flow/l7: flowEnd"}));
+}
+
+TEST(Dispatch, ScalarHooksAllocateNothing) {
+  Harness h(Files{{"flow/a.lua",
+                   "return {hooks = {protocolDetected = function(now, conf)\n"
+                   "  local a, b, c = flow.cli_port(), flow.bytes(), flow.is_oneway() end}}"}});
+  ASSERT_TRUE(h.ok()) << h.errors();
+  TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
+  const auto round = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      h.ws->forget_flow(1);
+      h.ws->on_protocol_detected(1, f.view(), kNow);
+    }
+  };
+  round(1000);
+  const uint64_t before = h.ws->memory_used();
+  round(100000);
+  EXPECT_EQ(h.ws->memory_used(), before);
+  EXPECT_EQ(h.ws->vm_entries(), 101000u);
+}
+
+TEST(Dispatch, PeriodicDueTimeForTimers) {
+  Harness h(Files{{"flow/p.lua", printer("periodic_update_seconds = 30,", "periodicUpdate")}});
+  ASSERT_TRUE(h.ok());
+  TestFlow f("10.0.0.1", 1000, "10.0.0.2", 80);
+  EXPECT_EQ(h.ws->periodic_due_ns(1, f.flow.first_ns), UINT64_MAX);
+  h.ws->on_flow_begin(1, f.view(), f.flow.first_ns);
+  EXPECT_EQ(h.ws->periodic_due_ns(1, f.flow.first_ns), f.flow.first_ns + 30'000'000'000ull);
+  EXPECT_EQ(generation_summary(h.result),
+            "lua: generation 1 active: flow 1 files (1 active); 0 warnings");
 }
 
 }  // namespace

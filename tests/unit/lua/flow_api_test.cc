@@ -8,10 +8,11 @@ namespace loupe::test {
 namespace {
 
 // Runs `body` as a protocolDetected hook on `f`; returns the script's lines.
-std::vector<std::string> run_hook(TestFlow& f, const std::string& body,
-                                  std::vector<Cidr> nets = {}, KeptAlerts* alerts_out = nullptr) {
-  Harness h(Files{{"flow/t.lua", "local c = {hooks = {}}\nfunction c.hooks.protocolDetected(now, conf)\n" +
-                                     body + "\nend\nreturn c\n"}},
+std::vector<std::string> run_hook(TestFlow& f, const std::string& body, std::vector<Cidr> nets = {},
+                                  KeptAlerts* alerts_out = nullptr) {
+  Harness h(Files{{"flow/t.lua",
+                   "local c = {hooks = {}}\nfunction c.hooks.protocolDetected(now, conf)\n" + body +
+                       "\nend\nreturn c\n"}},
             LuaConfig{}, std::move(nets));
   EXPECT_TRUE(h.ok()) << h.errors();
   if (!h.ok()) return {};
@@ -31,8 +32,10 @@ TEST(FlowApi, EndpointsFollowTheClientNotTheCanonicalOrder) {
     TestFlow f("192.0.2.7", 51234, "10.0.0.5", 53, 17, side);
     EXPECT_EQ(one(f, "flow.cli(), flow.cli_port(), flow.srv(), flow.srv_port()"),
               "192.0.2.7\t51234\t10.0.0.5\t53");
-    EXPECT_EQ(one(f, "flow.cli2srv_bytes(), flow.srv2cli_bytes(), flow.bytes()"), "1000\t5000\t6000");
-    EXPECT_EQ(one(f, "flow.cli2srv_packets(), flow.srv2cli_packets(), flow.packets()"), "10\t5\t15");
+    EXPECT_EQ(one(f, "flow.cli2srv_bytes(), flow.srv2cli_bytes(), flow.bytes()"),
+              "1000\t5000\t6000");
+    EXPECT_EQ(one(f, "flow.cli2srv_packets(), flow.srv2cli_packets(), flow.packets()"),
+              "10\t5\t15");
   }
 }
 
@@ -55,7 +58,8 @@ TEST(FlowApi, ProtocolVlanTimes) {
 
 TEST(FlowApi, L7IdsAndNames) {
   TestFlow f("10.0.0.1", 40000, "192.0.2.9", 443);
-  EXPECT_EQ(one(f, "flow.l7_master_proto(), flow.l7_proto(), flow.l7_proto_name()"), "0\t0\tUnknown");
+  EXPECT_EQ(one(f, "flow.l7_master_proto(), flow.l7_proto(), flow.l7_proto_name()"),
+            "0\t0\tUnknown");
   f.detect(91, 126);  // TLS.Google
   EXPECT_EQ(one(f, "flow.l7_master_proto(), flow.l7_proto(), flow.l7_proto_name()"),
             "91\t126\tTLS.Google");
@@ -93,8 +97,9 @@ TEST(FlowApi, HttpTable) {
   f.meta.add(MetaField::http_user_agent, "curl/8.0");
   f.meta.add(MetaField::http_content_type, "text/html");
   f.meta.add_u16(MetaField::http_status, 404);
-  EXPECT_EQ(one(f, "flow.http().method, flow.http().url, flow.http().server_name, "
-                   "flow.http().user_agent, flow.http().content_type, flow.http().return_code"),
+  EXPECT_EQ(one(f,
+                "flow.http().method, flow.http().url, flow.http().server_name, "
+                "flow.http().user_agent, flow.http().content_type, flow.http().return_code"),
             "GET\t/index.html?q=1\twww.example.com\tcurl/8.0\ttext/html\t404");
   EXPECT_EQ(one(f, "next(flow.dns()), next(flow.ssh()), next(flow.tls_quic())"), "nil\tnil\tnil");
 }
@@ -103,9 +108,11 @@ TEST(FlowApi, OtherProtocolsGetTheSharedReadOnlyEmptyTable) {
   TestFlow f("10.0.0.1", 40000, "192.0.2.9", 53, 17);
   f.detect(0, 5);
   EXPECT_EQ(one(f, "flow.http() == flow.ssh(), next(flow.http())"), "true\tnil");
-  const auto lines = run_hook(f, "local ok, err = pcall(function() flow.http().x = 1 end) print(ok, err)");
+  const auto lines =
+      run_hook(f, "local ok, err = pcall(function() flow.http().x = 1 end) print(ok, err)");
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_NE(lines[0].find("false\tflow/t.lua:3: attempt to modify read-only table"), std::string::npos)
+  EXPECT_NE(lines[0].find("false\tflow/t.lua:3: attempt to modify read-only table"),
+            std::string::npos)
       << lines[0];
 }
 
@@ -118,8 +125,9 @@ TEST(FlowApi, DnsTable) {
   const uint8_t a1[4] = {192, 0, 2, 1}, a2[4] = {192, 0, 2, 2};
   f.meta.add(MetaField::dns_answer, a1, 4);
   f.meta.add(MetaField::dns_answer, a2, 4);
-  EXPECT_EQ(one(f, "flow.dns().last_query, flow.dns().last_query_type, flow.dns().last_return_code, "
-                   "flow.dns().replies_as_string, flow.dns().invalid_chars_in_query"),
+  EXPECT_EQ(one(f,
+                "flow.dns().last_query, flow.dns().last_query_type, flow.dns().last_return_code, "
+                "flow.dns().replies_as_string, flow.dns().invalid_chars_in_query"),
             "www.example.com\t28\t3\t192.0.2.1,192.0.2.2\tfalse");
 }
 
@@ -130,8 +138,9 @@ TEST(FlowApi, SshTable) {
   f.meta.add(MetaField::ssh_server, "SSH-2.0-dropbear");
   f.meta.add(MetaField::ssh_hassh_client, "aaaa");
   f.meta.add(MetaField::ssh_hassh_server, "bbbb");
-  EXPECT_EQ(one(f, "flow.ssh().client_signature, flow.ssh().server_signature, "
-                   "flow.ssh().hassh_client, flow.ssh().hassh_server"),
+  EXPECT_EQ(one(f,
+                "flow.ssh().client_signature, flow.ssh().server_signature, "
+                "flow.ssh().hassh_client, flow.ssh().hassh_server"),
             "SSH-2.0-OpenSSH_9.2\tSSH-2.0-dropbear\taaaa\tbbbb");
 }
 
@@ -149,11 +158,13 @@ TEST(FlowApi, TlsTableAndAlias) {
   f.meta.add_u16(MetaField::tls_version, 0x0304);
   f.meta.add(MetaField::tls_alpn, "h2");
   const std::string t = "local t = flow.tls_quic() ";
-  EXPECT_EQ(one(f, "(function() " + t + "return t.client_requested_server_name, t.server_names, "
-                   "t.issuerDN, t.subjectDN end)()"),
+  EXPECT_EQ(one(f, "(function() " + t +
+                       "return t.client_requested_server_name, t.server_names, "
+                       "t.issuerDN, t.subjectDN end)()"),
             "www.example.com\texample.com,www.example.com\tCN=Issuer\tCN=www.example.com");
-  EXPECT_EQ(one(f, "(function() " + t + "return t.ja3_client, t.ja3_server, t.notBefore, "
-                   "t.notAfter, t.version, t.alpn, t.unsafe_cipher end)()"),
+  EXPECT_EQ(one(f, "(function() " + t +
+                       "return t.ja3_client, t.ja3_server, t.notBefore, "
+                       "t.notAfter, t.version, t.alpn, t.unsafe_cipher end)()"),
             "e7d705a3286e19ea42f587b344ee6865\tf4febc55ea12b31ae17cfb7e614afda8\t1700000000\t"
             "1800000000\tTLSv1.3\th2\ttrue");
   EXPECT_EQ(one(f, "flow.tls().client_requested_server_name"), "www.example.com");
@@ -174,17 +185,18 @@ TEST(FlowApi, Dump) {
   f.meta.add(MetaField::http_host, "www.example.com");
   f.meta.add(MetaField::http_method, "POST");
   const auto lines = run_hook(
-      f, "local d = flow.dump()\n"
-         "print(d['cli.ip'], d['cli.port'], d['srv.ip'], d['srv.port'], d.vlan)\n"
-         "print(d['proto.l4'], d['proto.l4_id'], d['proto.ndpi'], d['proto.ndpi_id'], "
-         "d['proto.ndpi_master_id'], d['proto.ndpi_breed'])\n"
-         "print(d.bytes, d.packets, d['cli2srv.bytes'], d['srv2cli.bytes'], d['cli2srv.packets'], "
-         "d['srv2cli.packets'])\n"
-         "print(d['seen.first'], d['seen.last'], d.duration, d.direction, d.is_oneway)\n"
-         "print(d.flow_id, d.score, #d.tags, d.key == flow.dump().key, d.key < 2^53, d.ifid)\n"
-         "print(d.community_id == flow.community_id(), d.community_id:sub(1, 2))\n"
-         "print(d['cli2srv.tcp_flags'], d.tcp_established, d.tcp_reset, d.host_server_name, "
-         "d['protos.http.last_method'], d['protos.http.server_name'])");
+      f,
+      "local d = flow.dump()\n"
+      "print(d['cli.ip'], d['cli.port'], d['srv.ip'], d['srv.port'], d.vlan)\n"
+      "print(d['proto.l4'], d['proto.l4_id'], d['proto.ndpi'], d['proto.ndpi_id'], "
+      "d['proto.ndpi_master_id'], d['proto.ndpi_breed'])\n"
+      "print(d.bytes, d.packets, d['cli2srv.bytes'], d['srv2cli.bytes'], d['cli2srv.packets'], "
+      "d['srv2cli.packets'])\n"
+      "print(d['seen.first'], d['seen.last'], d.duration, d.direction, d.is_oneway)\n"
+      "print(d.flow_id, d.score, #d.tags, d.key == flow.dump().key, d.key < 2^53, d.ifid)\n"
+      "print(d.community_id == flow.community_id(), d.community_id:sub(1, 2))\n"
+      "print(d['cli2srv.tcp_flags'], d.tcp_established, d.tcp_reset, d.host_server_name, "
+      "d['protos.http.last_method'], d['protos.http.server_name'])");
   ASSERT_EQ(lines.size(), 7u);
   EXPECT_EQ(lines[0], "10.0.0.1\t40000\t192.0.2.9\t80\t0");
   EXPECT_EQ(lines[1], "TCP\t6\tHTTP\t7\t0\tAcceptable");
@@ -205,12 +217,13 @@ TEST(FlowApi, TriggerAlertFillsTheRecord) {
   TestFlow f("10.0.0.1", 40000, "192.0.2.9", 80);
   f.detect(0, 7);
   KeptAlerts alerts;
-  const auto lines = run_hook(
-      f, "print(flow.triggerAlert(40, 'long name', { query = 'x', length = 74 }))\n"
-         "print(flow.triggerAlert(1500.4, string.rep('m', 2000)))\n"
-         "print(flow.triggerAlert(0, 'json', '[1, 2]'))\n"
-         "print(flow.dump().score)",
-      {}, &alerts);
+  const auto lines =
+      run_hook(f,
+               "print(flow.triggerAlert(40, 'long name', { query = 'x', length = 74 }))\n"
+               "print(flow.triggerAlert(1500.4, string.rep('m', 2000)))\n"
+               "print(flow.triggerAlert(0, 'json', '[1, 2]'))\n"
+               "print(flow.dump().score)",
+               {}, &alerts);
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0], "true");
   EXPECT_EQ(lines[3], "1000");
@@ -240,26 +253,31 @@ TEST(FlowApi, TriggerAlertFillsTheRecord) {
 
 TEST(FlowApi, TriggerAlertArgumentErrors) {
   TestFlow f("10.0.0.1", 40000, "192.0.2.9", 80);
-  const auto lines = run_hook(
-      f, "print(pcall(flow.triggerAlert, 'x', 'm'))\n"
-         "print(pcall(flow.triggerAlert, -1, 'm'))\n"
-         "print(pcall(flow.triggerAlert, 10, {}))\n"
-         "print(pcall(flow.triggerAlert, 10, 'm', { [true] = 1 }))\n"
-         "print(pcall(flow.triggerAlert, 10, 'm', 'not json'))\n"
-         "print(flow.triggerAlert('10', 12))");
+  const auto lines = run_hook(f,
+                              "print(pcall(flow.triggerAlert, 'x', 'm'))\n"
+                              "print(pcall(flow.triggerAlert, -1, 'm'))\n"
+                              "print(pcall(flow.triggerAlert, 10, {}))\n"
+                              "print(pcall(flow.triggerAlert, 10, 'm', { [true] = 1 }))\n"
+                              "print(pcall(flow.triggerAlert, 10, 'm', 'not json'))\n"
+                              "print(flow.triggerAlert('10', 12))");
   ASSERT_EQ(lines.size(), 6u);
-  EXPECT_EQ(lines[0], "false\tflow.triggerAlert: bad argument #1 'score' (number expected, got string)");
-  EXPECT_EQ(lines[1], "false\tflow.triggerAlert: bad argument #1 'score' (number >= 0 expected, got number)");
-  EXPECT_EQ(lines[2], "false\tflow.triggerAlert: bad argument #2 'msg' (string expected, got table)");
-  EXPECT_NE(lines[3].find("bad argument #3 'details' (table key of type 'boolean'"), std::string::npos)
+  EXPECT_EQ(lines[0],
+            "false\tflow.triggerAlert: bad argument #1 'score' (number expected, got string)");
+  EXPECT_EQ(lines[1],
+            "false\tflow.triggerAlert: bad argument #1 'score' (number >= 0 expected, got number)");
+  EXPECT_EQ(lines[2],
+            "false\tflow.triggerAlert: bad argument #2 'msg' (string expected, got table)");
+  EXPECT_NE(lines[3].find("bad argument #3 'details' (table key of type 'boolean'"),
+            std::string::npos)
       << lines[3];
   EXPECT_NE(lines[4].find("bad argument #3 'details'"), std::string::npos) << lines[4];
   EXPECT_EQ(lines[5], "true");  // numeric strings and numbers convert
 }
 
 TEST(FlowApi, FullAlertRingIsCountedAndReturnsFalse) {
-  Harness h(Files{{"flow/t.lua",
-                   "return {hooks = {protocolDetected = function() print(flow.triggerAlert(5, 'x')) end}}"}});
+  Harness h(Files{
+      {"flow/t.lua",
+       "return {hooks = {protocolDetected = function() print(flow.triggerAlert(5, 'x')) end}}"}});
   ASSERT_TRUE(h.ok()) << h.errors();
   h.alerts.full = true;
   TestFlow f("10.0.0.1", 1, "10.0.0.2", 2);
@@ -287,7 +305,9 @@ TEST(FlowApi, TagsAndFieldsReachTheRecordWriter) {
   EXPECT_EQ(lines[0], "true\ttrue\tfalse");
   EXPECT_EQ(lines[1], "true\tfalse\ttrue\ttrue");
   EXPECT_EQ(lines[2], "false\tflow.addField: field 'n' holds integers");
-  EXPECT_EQ(lines[3], "false\tflow.setTag: bad argument #1 'name' (non-empty string of at most 128 bytes expected, got string)");
+  EXPECT_EQ(lines[3],
+            "false\tflow.setTag: bad argument #1 'name' (non-empty string of at most 128 bytes "
+            "expected, got string)");
   EXPECT_EQ(lines[4], "2");
   std::string_view tags[8];
   ASSERT_EQ(h.ws->tags(9, tags, 8), 2u);
@@ -331,12 +351,12 @@ TEST(FlowApi, ScriptStateIsPerScriptAndPerFlowAndDiesWithTheFlow) {
 
 TEST(FlowApi, OutsideAFlowEverythingIsOutside) {
   KeptLog log;
-  const auto r = build_set(
-      Files{{"flow/t.lua",
-             "print(flow.cli(), flow.bytes(), flow.dump(), flow.http(), flow.risk(), "
-             "flow.getScriptState(), flow.triggerAlert(1, 'x'), flow.setTag('x'), "
-             "flow.addField('a', 1))\nreturn {hooks = {}}"}},
-      LuaConfig{}, {}, &log);
+  const auto r =
+      build_set(Files{{"flow/t.lua",
+                       "print(flow.cli(), flow.bytes(), flow.dump(), flow.http(), flow.risk(), "
+                       "flow.getScriptState(), flow.triggerAlert(1, 'x'), flow.setTag('x'), "
+                       "flow.addField('a', 1))\nreturn {hooks = {}}"}},
+                LuaConfig{}, {}, &log);
   ASSERT_TRUE(r.generation) << joined(r.errors);
   EXPECT_EQ(log.of("flow/t"),
             std::vector<std::string>{"nil\tnil\tnil\tnil\tnil\tnil\tfalse\tfalse\tfalse"});
