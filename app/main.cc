@@ -12,6 +12,7 @@
 
 #include "app/bench.h"
 #include "app/runtime.h"
+#include "app/script_sets.h"
 #include "build_info.h"
 #include "config/loader.h"
 #include "dpdk/pcap_source.h"
@@ -84,6 +85,13 @@ int main(int argc, char** argv) {
   }
   const loupe::Config& config = *loaded.config;
   if (test_config) {
+    // The script set is part of the configuration: -T builds it too.
+    const std::vector<std::string> errors = loupe::ScriptSets::check(config, !read_path.empty());
+    if (!errors.empty()) {
+      std::fprintf(stderr, "%s: the Lua script set is rejected:\n", config_path.c_str());
+      for (const std::string& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
+      return 1;
+    }
     std::fprintf(stderr, "%s: configuration OK\n", config_path.c_str());
     return 0;
   }

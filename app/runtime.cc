@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "app/classifier_sets.h"
+#include "app/script_sets.h"
 #include "app/summary.h"
 #include "config/loader.h"
 #include "dpdk/dispatcher.h"
@@ -124,6 +125,9 @@ class Runtime {
   RunOptions options_;
   SignalWatch signals_;
   std::unique_ptr<ClassifierSets> classifiers_;
+  std::unique_ptr<ScriptSets> scripts_;
+  std::vector<rte_ring*> alert_rings_;
+  std::vector<rte_ring*> log_rings_;
   EalPlan plan_;
   MbufFields fields_;
   std::vector<rte_mempool*> pools_;
@@ -149,8 +153,12 @@ void Runtime::start() {
                              " lcores, expected " + std::to_string(n + 1));
   fields_ = MbufFields::register_all();
   classifiers_ = std::make_unique<ClassifierSets>(config_, options_.config_path);
-  if (config_.classify.ndpi.enabled) names_ = std::make_unique<NdpiModule>(config_.classify.ndpi);
-  writer_ = std::make_unique<RecordWriter>(config_.output.flows, names_.get());
+  // nDPI's names: for the records, and for scripts' L7 gates and names.
+  if (config_.classify.ndpi.enabled || config_.lua.enabled)
+    names_ = std::make_unique<NdpiModule>(config_.classify.ndpi);
+  scripts_ = std::make_unique<ScriptSets>(config_, offline_, names_.get());
+  writer_ = std::make_unique<RecordWriter>(
+      config_.output.flows, config_.classify.ndpi.enabled ? names_.get() : nullptr);
 
   const int socket = static_cast<int>(rte_socket_id());
   bool need_dispatch = offline_;
@@ -184,10 +192,18 @@ void Runtime::start() {
     for (const OpenPort& p : ports_)
       if (!p.dispatched) s.queues.push_back({p.port_id, static_cast<uint16_t>(i)});
     s.output = outputs_[i];
+    if (scripts_->active()) {
+      alert_rings_.push_back(make_ring("alerts_w" + std::to_string(i), sizeof(AlertRecord),
+                                       config_.alerts.ring_size, socket));
+      log_rings_.push_back(make_ring("log_w" + std::to_string(i), sizeof(LogLine), 1024, socket));
+      s.alerts = alert_rings_.back();
+      s.log = log_rings_.back();
+    }
     s.fields = fields_;
     s.classifiers = classifiers_->initial_handle();
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
+  scripts_->attach(workers_, alert_rings_, log_rings_, config_.alerts.file);
   uint32_t i = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {
@@ -236,17 +252,21 @@ void Runtime::reload() {
   Config next = *loaded.config;
   next.classifiers = config_.classifiers;
   next.classify.classifiers = config_.classify.classifiers;
+  next.lua = config_.lua;
+  next.local_networks = config_.local_networks;
   if (!(next == config_))
     std::fprintf(stderr,
-                 "loupe: reload: only classifiers are reloaded; the other changes take effect "
-                 "at the next start\n");
+                 "loupe: reload: classifiers and scripts are reloaded; the other changes take "
+                 "effect at the next start\n");
   classifiers_->reload(*loaded.config);
+  scripts_->reload(*loaded.config);
 }
 
 void Runtime::stop_workers() {
   for (auto& w : workers_) w->request_stop();
   for (;;) {
     drain_records();
+    scripts_->poll(workers_);  // offline, workers wait on a full alert ring
     bool all = true;
     for (auto& w : workers_) all &= w->done();
     if (all) break;
@@ -256,6 +276,7 @@ void Runtime::stop_workers() {
   drain_records();
   writer_->flush();
   classifiers_->shutdown(workers_);
+  scripts_->shutdown(workers_);
 }
 
 void Runtime::control_loop_offline() {
@@ -266,6 +287,7 @@ void Runtime::control_loop_offline() {
     if (int sig = signals_.poll(); sig != 0 && on_signal(sig))
       reading = false;  // what is read is finished; nothing more is read
     classifiers_->poll(workers_);
+    scripts_->poll(workers_);
     bool progressed = false;
     if (dispatcher_->pending()) {
       progressed = dispatcher_->flush();
@@ -297,6 +319,7 @@ void Runtime::control_loop_live() {
   for (;;) {
     if (int sig = signals_.poll(); sig != 0 && on_signal(sig)) break;
     classifiers_->poll(workers_);
+    scripts_->poll(workers_);
     bool progressed = false;
     for (const OpenPort& p : ports_) {
       if (!p.dispatched) continue;
@@ -341,6 +364,8 @@ int Runtime::run() {
   in.source = source_.get();
   in.dispatcher_drops = dispatcher_ ? dispatcher_->ring_drops() : 0;
   in.records_written = writer_->written();
+  in.scripts = scripts_->active();
+  in.alerts_written = scripts_->alerts_written();
   in.startup_ms = startup_ms;
   in.first_packet_ms = first_packet_ms_.value_or(-1);
   in.eal_memory_mb = plan_.memory_mb;

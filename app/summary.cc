@@ -1,5 +1,7 @@
 #include "app/summary.h"
 
+#include "lua/worker_scripts.h"
+
 #include <fmt/format.h>
 #include <signal.h>
 
@@ -93,6 +95,15 @@ void print_summary(FILE* out, const SummaryInput& in) {
                                                                            in.dispatcher_drops))));
   line(fmt::format("total: flows created {}, ended {}, records written {}, lost {}", created,
                    ended, in.records_written, record_drops));
+  if (in.scripts) {
+    uint64_t entries = 0, dropped = 0;
+    for (const auto& w : *in.workers) {
+      if (w->scripts() != nullptr) entries += w->scripts()->vm_entries();
+      dropped += w->alerts_dropped();
+    }
+    line(fmt::format("lua: {} calls into the VMs; alerts written {}, lost {} (ring full)", entries,
+                     in.alerts_written, dropped));
+  }
   line(fmt::format("memory: flow tables {:.1f} MiB for {} worker(s), allocated at start; EAL "
                    "memory {} MiB",
                    static_cast<double>(table_bytes) / (1 << 20), in.workers->size(),

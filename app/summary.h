@@ -21,6 +21,8 @@ struct SummaryInput {
   const PcapSource* source = nullptr;  // offline only
   uint64_t dispatcher_drops = 0;
   uint64_t records_written = 0;
+  bool scripts = false;         // Lua scripts ran
+  uint64_t alerts_written = 0;
   double startup_ms = 0;
   double first_packet_ms = -1;
   uint32_t eal_memory_mb = 0;

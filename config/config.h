@@ -12,6 +12,7 @@
 #include "dpdk/dpdk_config.h"
 #include "engine/classify/classifier_config.h"
 #include "engine/classify/classify_config.h"
+#include "engine/control/alerts_config.h"
 #include "engine/control/output_config.h"
 #include "engine/flow/flow_config.h"
 #include "engine/worker/worker_config.h"
@@ -26,6 +27,7 @@ struct Config {
   FlowConfig flow;
   ClassifyConfig classify;
   OutputConfig output;
+  AlertsConfig alerts;
   LuaConfig lua;
   // Locality of flows for scripts: flow.direction(), local_only gates.
   std::vector<Cidr> local_networks;

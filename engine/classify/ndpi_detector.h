@@ -65,6 +65,7 @@ class NdpiDetector {
   size_t state_bytes() const { return state_size_; }
 
   ndpi_detection_module_struct* module() const;
+  const NdpiModule& names() const { return *module_; }
 
  private:
   struct State {

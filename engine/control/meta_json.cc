@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "engine/classify/ndpi_metadata.h"
+#include "engine/control/json_util.h"
 
 namespace loupe {
 namespace {
@@ -70,23 +71,6 @@ void key(std::string& out, const char* k) {
 }
 
 }  // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      // Values come from the wire: anything not printable ASCII is escaped.
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
 
 void append_meta_json(std::string& out, MetaView meta) {
   if (meta.empty()) return;

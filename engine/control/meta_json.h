@@ -6,14 +6,12 @@
 #include <string>
 
 #include "engine/classify/l7_meta.h"
+#include "engine/control/json_util.h"
 
 namespace loupe {
 
 // Appends ,"http":{...}, the other objects and "classifiers":[...] to `out`
 // (inside an open object).
 void append_meta_json(std::string& out, MetaView meta);
-
-// A JSON string literal; bytes outside printable ASCII are \u escaped.
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace loupe

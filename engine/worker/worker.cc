@@ -12,6 +12,7 @@
 #include <sched.h>
 
 #include "engine/classify/dns_answers.h"
+#include "lua/worker_scripts.h"
 
 #include <chrono>
 #include <cstring>
@@ -44,9 +45,66 @@ Worker::Worker(const Config& config, WorkerSetup setup)
   }
   cls_ = std::move(setup_.classifiers);
   inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
+  alert_sink_.ring = setup_.alerts;
+  alert_sink_.wait = setup_.offline;
+  log_sink_.ring = setup_.log;
+}
+
+void Worker::adopt_scripts(std::unique_ptr<WorkerScripts> scripts) {
+  scripts_ = std::move(scripts);
+  if (scripts_) scripts_->set_sinks(&alert_sink_, &log_sink_);
+}
+
+bool Worker::RingAlertSink::push(const AlertRecord& r) {
+  if (ring == nullptr) return false;
+  // DPDK takes a non-const pointer but only reads the element.
+  void* elem = const_cast<AlertRecord*>(&r);
+  while (rte_ring_sp_enqueue_elem(ring, elem, sizeof(r)) != 0) {
+    if (!wait) {
+      dropped++;
+      return false;
+    }
+    rte_pause();  // offline: the control core drains the ring
+  }
+  return true;
+}
+
+void Worker::RingLogSink::write(std::string_view line) {
+  if (ring == nullptr) return;
+  LogLine l;
+  l.len = static_cast<uint16_t>(std::min(line.size(), sizeof(l.text)));
+  std::memcpy(l.text, line.data(), l.len);
+  if (rte_ring_sp_enqueue_elem(ring, &l, sizeof(l)) != 0) dropped++;
+}
+
+FlowView Worker::view(const Flow& f) const {
+  FlowView v;
+  v.flow = &f;
+  v.meta = meta_pool_.view(f.l7_meta);
+  v.ndpi = ndpi_ ? &ndpi_->names() : nullptr;
+  v.worker = static_cast<uint16_t>(setup_.id);
+  return v;
+}
+
+bool Worker::offer_scripts(std::unique_ptr<WorkerScripts>* next) {
+  std::unique_ptr<WorkerScripts>* expected = nullptr;
+  return scripts_pending_.compare_exchange_strong(expected, next, std::memory_order_acq_rel);
+}
+
+void Worker::swap_scripts() {
+  std::unique_ptr<WorkerScripts>* next = scripts_pending_.exchange(nullptr, std::memory_order_acq_rel);
+  // Flows keep their per-flow script state stamped with the old generation;
+  // the new one drops it at each flow's next event (contract 3.1).
+  std::swap(scripts_, *next);
+  if (scripts_) {
+    scripts_->set_sinks(&alert_sink_, &log_sink_);
+    scripts_->bind_thread();
+  }
+  scripts_retired_.store(next, std::memory_order_release);
 }
 
 Worker::~Worker() {
+  for (auto* p : {scripts_pending_.load(), scripts_retired_.load()}) delete p;
   // Sets still in the handover slots when the worker stopped are its to free.
   for (ClassifierHandle* h : {&cls_, cls_pending_.load(), cls_retired_.load()}) {
     if (h == nullptr) continue;
@@ -100,7 +158,8 @@ void Worker::store_meta(Flow& f) {
   meta_.clear();
 }
 
-void Worker::run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto) {
+void Worker::run_ndpi(uint32_t idx, Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns,
+                      uint8_t proto) {
   if (f.l7_status == kL7Pending) {
     const uint32_t st = ndpi_->acquire();
     if (st == NdpiDetector::kNoState) {
@@ -118,13 +177,14 @@ void Worker::run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_n
     f.l7_state = NdpiDetector::kNoState;
     counters_.l7_done.add();
     store_meta(f);
+    if (scripts_) scripts_->on_protocol_detected(idx, view(f), ts_ns);
   }
 }
 
 void Worker::inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
                      uint64_t ts_ns, uint8_t side) {
   Flow& f = table_.flow(idx);
-  if (ndpi_ != nullptr && f.l7_status != kL7Done) run_ndpi(f, ip, ip_len, ts_ns, d.l4_proto);
+  if (ndpi_ != nullptr && f.l7_status != kL7Done) run_ndpi(idx, f, ip, ip_len, ts_ns, d.l4_proto);
   if (cls_.db != nullptr && d.payload_len != 0 &&
       (d.l4_proto == IPPROTO_TCP || d.l4_proto == IPPROTO_UDP))
     run_classifiers(f, d, ip - d.l3_offset + d.payload_offset, side);
@@ -177,6 +237,13 @@ void Worker::on_flow_record(const Flow& f, EndReason reason) {
     r.l7_status = kL7Done;
     counters_.l7_done.add();
     store_meta(mf);
+  }
+  const bool final_record = reason != EndReason::active_timeout;
+  if (scripts_ && final_record) {
+    // protocolDetected if still owed, then flowEnd (contract 3.2).
+    const uint32_t idx = table_.index_of(f);
+    scripts_->on_flow_end(idx, view(f), f.last_ns);
+    scripts_->forget_flow(idx);
   }
   const MetaView meta = meta_pool_.view(f.l7_meta);
   if (!meta.empty()) {
@@ -281,8 +348,10 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
     const uint64_t before = table_.creations();
     const uint32_t f =
         table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j], absent);
-    if (table_.creations() != before) created_sigs[n_created++] = sigs[j];
+    const bool created = table_.creations() != before;
+    if (created) created_sigs[n_created++] = sigs[j];
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
+    if (scripts_ && created) scripts_->on_flow_begin(f, view(table_.flow(f)), ts[j]);
     // Classified at once, in packet order: a later packet of this burst may
     // end this flow and hand its index to another.
     if (inspect_ && l7_ok[j]) {
@@ -290,10 +359,12 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
       inspect(f, dec[j], l3[j], l3_len[j], ts[j], side[j]);
       if (profile) classify_cycles += rte_rdtsc() - c0;
     }
+    if (scripts_ && scripts_->wants_packet(f)) scripts_->on_packet(f, view(table_.flow(f)), ts[j]);
   }
   counters_.processed.add(m);
   const uint64_t t2 = profile ? rte_rdtsc() : 0;
   table_.advance(clock_ns_);
+  if (scripts_) scripts_->on_burst_end();
   if (profile) {
     const uint64_t t3 = rte_rdtsc();
     stages_.flow += t2 - t1 - classify_cycles;
@@ -327,6 +398,7 @@ void Worker::loop() {
   for (;;) {
     uint32_t got = 0;
     if (unlikely(cls_pending_.load(std::memory_order_relaxed) != nullptr)) swap_classifiers();
+    if (unlikely(scripts_pending_.load(std::memory_order_relaxed) != nullptr)) swap_scripts();
     if (setup_.input != nullptr) {
       const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
       got += n;
@@ -397,6 +469,7 @@ void Worker::loop() {
 }
 
 int Worker::run() {
+  if (scripts_) scripts_->bind_thread();
   if (setup_.offline)
     loop<true>();
   else

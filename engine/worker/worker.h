@@ -20,8 +20,12 @@
 #include "engine/flow/flow_record.h"
 #include "engine/flow/flow_table.h"
 #include "engine/worker/worker_counters.h"
+#include "lua/flow_view.h"
 
 struct rte_ring;
+namespace loupe {
+class WorkerScripts;
+}
 struct rte_mbuf;
 
 namespace loupe {
@@ -60,6 +64,14 @@ struct WorkerSetup {
   MbufFields fields;
   bool profile = false;          // count TSC cycles per stage (benchmarks)
   ClassifierHandle classifiers;  // the rule set at start
+  rte_ring* alerts = nullptr;    // AlertRecord elements to the control core (SPSC)
+  rte_ring* log = nullptr;       // LogLine elements: scripts' print/io.write
+};
+
+// A line a script printed, as it travels to the control core's log.
+struct LogLine {
+  uint16_t len;
+  char text[254];
 };
 
 // Cycles spent per stage of process_burst(), when profiling. Stages not
@@ -95,6 +107,20 @@ class Worker final : public FlowSink {
   ClassifierHandle* take_retired_classifiers() {
     return cls_retired_.exchange(nullptr, std::memory_order_acq_rel);
   }
+  // The same for a new generation of scripts (null: run none). The worker
+  // adopts it at a burst boundary; the one it replaces comes back through
+  // take_retired_scripts() and is destroyed on the control side (its
+  // teardown runs there).
+  bool offer_scripts(std::unique_ptr<WorkerScripts>* next);
+  // Before the worker runs (control side): the scripts it starts with, built
+  // for flows().slots() flow indices.
+  void adopt_scripts(std::unique_ptr<WorkerScripts> scripts);
+  std::unique_ptr<WorkerScripts>* take_retired_scripts() {
+    return scripts_retired_.exchange(nullptr, std::memory_order_acq_rel);
+  }
+  // The scripts in use (control side: read-only counters).
+  const WorkerScripts* scripts() const { return scripts_.get(); }
+  uint64_t alerts_dropped() const { return alert_sink_.dropped; }
 
   uint32_t id() const { return setup_.id; }
   const WorkerCounters& counters() const { return counters_; }
@@ -127,7 +153,23 @@ class Worker final : public FlowSink {
                uint64_t ts_ns, uint8_t side);
   void run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side);
   void swap_classifiers();
-  void run_ndpi(Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns, uint8_t proto);
+  void swap_scripts();
+  FlowView view(const Flow& f) const;
+
+  // The worker's ends of its alert and log rings.
+  struct RingAlertSink final : AlertSink {
+    rte_ring* ring = nullptr;
+    bool wait = false;  // offline: wait for room, lose nothing
+    uint64_t dropped = 0;
+    bool push(const AlertRecord& r) override;
+  };
+  struct RingLogSink final : LogSink {
+    rte_ring* ring = nullptr;
+    uint64_t dropped = 0;
+    void write(std::string_view line) override;
+  };
+  void run_ndpi(uint32_t idx, Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns,
+                uint8_t proto);
   // Appends the entries built in meta_ to the flow's blob (counted when dropped).
   void store_meta(Flow& f);
 
@@ -141,6 +183,11 @@ class Worker final : public FlowSink {
   std::atomic<ClassifierHandle*> cls_pending_{nullptr};
   std::atomic<ClassifierHandle*> cls_retired_{nullptr};
   bool inspect_ = false;                 // nDPI or classifiers: packets go to inspect()
+  std::unique_ptr<WorkerScripts> scripts_;
+  std::atomic<std::unique_ptr<WorkerScripts>*> scripts_pending_{nullptr};
+  std::atomic<std::unique_ptr<WorkerScripts>*> scripts_retired_{nullptr};
+  RingAlertSink alert_sink_;
+  RingLogSink log_sink_;
   MetaPool meta_pool_;                   // metadata blobs of live flows
   uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
   MetaBuilder meta_{meta_buf_};

@@ -1,6 +1,8 @@
 -- DNS names that hint at tunnelling (iodine, dnscat2, DNS exfiltration): a
 -- query name longer than ordinary names are, a label near the 63-byte limit,
--- or a long label whose characters look random (high Shannon entropy).
+-- or a long label whose characters look random (high Shannon entropy), or a
+-- query for a NULL record (type 10), which tunnels such as iodine use and
+-- ordinary resolvers almost never ask for.
 local check = {
   l4_proto = { "udp", "tcp" },
   l7_proto = "DNS",
@@ -29,7 +31,10 @@ local function entropy(s)
   return h
 end
 
-local function verdict(name, conf)
+local function verdict(name, qtype, conf)
+  if qtype == 10 then
+    return "DNS query for a NULL record", { type = qtype }
+  end
   if #name > conf.max_name then
     return string.format("DNS query name of %d bytes", #name), { length = #name }
   end
@@ -48,9 +53,10 @@ local function verdict(name, conf)
 end
 
 function check.hooks.protocolDetected(now, conf)
-  local name = flow.dns().last_query
+  local dns = flow.dns()
+  local name = dns.last_query
   if not name then return end
-  local why, details = verdict(name, conf)
+  local why, details = verdict(name, dns.last_query_type, conf)
   if not why then return end
   details.query = name
   flow.triggerAlert(conf.score, why .. " from " .. flow.cli() .. ": possible DNS tunnel", details)

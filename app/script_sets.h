@@ -1,0 +1,74 @@
+// The control side of the Lua flow scripts: builds the script set (a
+// generation) at start and on SIGHUP on a thread of its own, builds each
+// worker's VM from it off the packet path, hands the VMs over at burst
+// boundaries, destroys the VMs workers give back (their teardown runs
+// here), and runs the watchdog that hard-stops runaway calls and the
+// supervisor that suspends scripts over budget. It also drains the
+// workers' alert and log rings into the alert file and the log.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "engine/control/alert_writer.h"
+#include "engine/worker/worker.h"
+#include "lua/generation.h"
+
+namespace loupe {
+
+class Supervisor;
+class Watchdog;
+
+class ScriptSets {
+ public:
+  // Builds the configured set. An offline run (or lua.on_load_error: exit)
+  // with a rejected set throws std::runtime_error carrying every error; a
+  // live run goes on without scripts, as the contract's 'run' says.
+  ScriptSets(const Config& config, bool offline, const NdpiModule* names);
+  ~ScriptSets();
+
+  // Before the workers run: builds and gives each its VM, and starts the
+  // watchdog. `alerts` and `logs` are the workers' rings, read by drain().
+  void attach(std::vector<std::unique_ptr<Worker>>& workers, std::vector<rte_ring*> alerts,
+              std::vector<rte_ring*> logs, const std::string& alert_file);
+
+  // SIGHUP: starts rebuilding the set (unless one is being built).
+  void reload(const Config& config);
+  // Every control loop turn: a finished reload is handed out; given-back
+  // VMs are destroyed; the supervisor runs every 100 ms; alerts and log
+  // lines are drained.
+  void poll(std::vector<std::unique_ptr<Worker>>& workers);
+  // After the workers stopped: the last alerts and lines, then nothing in transit.
+  void shutdown(std::vector<std::unique_ptr<Worker>>& workers);
+
+  bool active() const { return generation_ != nullptr; }
+  uint64_t alerts_written() const { return writer_ ? writer_->written() : 0; }
+
+  // -T: builds the set and returns its errors (empty: accepted).
+  static std::vector<std::string> check(const Config& config, bool offline);
+
+ private:
+  static GenerationResult build(const Config& config, bool offline, const NdpiModule* names,
+                                uint32_t number);
+  void drain();
+  void watch(Worker& w);
+
+  const NdpiModule* names_;
+  bool offline_;
+  uint32_t number_ = 1;
+  std::shared_ptr<const Generation> generation_;
+  std::future<GenerationResult> building_;
+  std::unique_ptr<Watchdog> watchdog_;
+  std::unique_ptr<Supervisor> supervisor_;
+  std::vector<std::unique_ptr<WorkerScripts>*> offers_;
+  std::vector<rte_ring*> alert_rings_;
+  std::vector<rte_ring*> log_rings_;
+  std::unique_ptr<AlertWriter> writer_;
+  uint32_t hard_worker_ms_ = 20;
+  uint64_t last_supervise_ns_ = 0;
+};
+
+}  // namespace loupe
