@@ -90,10 +90,19 @@ CLASSIFIERS_B = """classifiers:
 """
 
 
+SCRIPT = """local check = { l7_proto = "HTTP", hooks = {} }
+function check.hooks.protocolDetected()
+  flow.triggerAlert(20, "%s")
+end
+return check
+"""
+
+
 def reload_run(env):
-    """SIGHUP swaps the classifier set while capturing: flows of the traffic
-    replayed before it match the old rules only, flows of the traffic after
-    it the new ones only, and no packet is lost."""
+    """SIGHUP swaps the classifier set and the Lua script set while
+    capturing: flows of the traffic replayed before it match the old rules
+    and alert from the old script only, flows of the traffic after it the
+    new ones only, and no packet is lost."""
     before = env.generate("reload-a.pcap", "--flows", "200", "--seed", "31", "--mix", "http=1")
     after = env.generate("reload-b.pcap", "--flows", "200", "--seed", "32", "--mix", "http=1")
     conf = os.path.join(env.tmp, "reload.yaml")
@@ -102,11 +111,18 @@ def reload_run(env):
     with open(conf, "w") as f:
         f.write(base + CLASSIFIERS_A)
     flows = os.path.join(env.tmp, "reload.json")
+    alerts = os.path.join(env.tmp, "reload-alerts.json")
+    scripts = os.path.join(env.tmp, "reload-scripts")
+    os.makedirs(os.path.join(scripts, "flow"), exist_ok=True)
+    script = os.path.join(scripts, "flow", "http_seen.lua")
+    with open(script, "w") as f:
+        f.write(SCRIPT % "before")
     cleanup()
     try:
         setup()
         proc = start_loupe(env, [
             env.loupe, "-c", conf, "--set", "output.flows=" + flows, "--set", "workers.count=2",
+            "--set", "alerts.file=" + alerts, "--set", "lua.scripts_dir=" + scripts,
             "--set", "classify.classifiers.cache_dir=" + os.path.join(env.tmp, "hs"),
             "--set", "ports.0.name=veth",
             "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=2" % HOST_IF])
@@ -117,8 +133,15 @@ def reload_run(env):
             if rules:
                 with open(conf, "w") as f:
                     f.write(base + rules)
+                with open(script, "w") as f:
+                    f.write(SCRIPT % "after")
                 proc.send_signal(signal.SIGHUP)
-                for line in wait_line(proc, "classifiers: reload"):
+                # Both sets are rebuilt on threads of their own: either may finish first.
+                seen = []
+                while not all(any(k in l for l in seen) for k in ("classifiers: reload",
+                                                                   "lua: generation 2")):
+                    seen += wait_line(proc, "reload")
+                for line in seen:
                     print(line.rstrip())
                 time.sleep(0.5)  # workers take the new set at their next burst boundary
         time.sleep(1.0)
@@ -148,6 +171,18 @@ def reload_run(env):
                                                                     sorted(names["b"])))
     if names["a"] != {"http-request"} or names["b"] != {"http-response"}:
         fail("the reload did not swap the classifier set at the right moment")
+    with open(alerts) as f:
+        said = {"a": set(), "b": set()}
+        n = 0
+        for line in f:
+            a = json.loads(line)
+            n += 1
+            said["a" if (a["src_ip"], a["src_port"]) in ports_a else "b"].add(a["alert"]["message"])
+    http = sum(1 for r in records if r.get("app_proto", "").startswith("HTTP"))
+    print("alerts before the reload: %s; after: %s; %d alerts for %d HTTP flows" %
+          (sorted(said["a"]), sorted(said["b"]), n, http))
+    if said["a"] != {"before"} or said["b"] != {"after"} or n != http:
+        fail("the reload did not swap the script set at the right moment")
 
 
 def live_run(env, pcap, offline, qpairs):
