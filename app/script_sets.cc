@@ -60,7 +60,9 @@ ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* nam
     for (const std::string& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
     return;
   }
-  std::fprintf(stderr, "loupe: %s\n", generation_summary(r).c_str());
+  // Said once the run has started (attach): a start-up failure's own line
+  // comes first.
+  summary_ = generation_summary(r);
   generation_ = r.generation;
 }
 
@@ -85,6 +87,7 @@ void ScriptSets::attach(std::vector<std::unique_ptr<Worker>>& workers,
     std::fprintf(stderr, "loupe: lua: %s: a call is stuck inside a C function\n", vm.c_str());
   });
   if (generation_ == nullptr) return;
+  std::fprintf(stderr, "loupe: %s\n", summary_.c_str());
   supervisor_ = std::make_unique<Supervisor>(generation_);
   for (auto& w : workers) {
     std::vector<std::string> errors;

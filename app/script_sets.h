@@ -69,6 +69,7 @@ class ScriptSets {
   std::unique_ptr<AlertWriter> writer_;
   uint32_t hard_worker_ms_ = 20;
   uint64_t last_supervise_ns_ = 0;
+  std::string summary_;  // the start's generation line
 };
 
 }  // namespace loupe

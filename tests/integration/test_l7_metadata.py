@@ -40,7 +40,8 @@ def same(ours, theirs):
     theirs = re.sub(r"\\[0-7]{3}", "?", theirs)
     ours, theirs = ours.lower(), theirs.lower()
     if len(ours) == 79 and len(theirs) > 79:
-        theirs = theirs[:79]
+        # nDPI keeps 79 bytes of a longer name: its start, or for DNS its end.
+        return same(ours, theirs[:79]) or same(ours, theirs[-79:])
     if len(ours) != len(theirs):
         return False
     return all(a == b or a in "_?" for a, b in zip(ours, theirs))

@@ -64,6 +64,7 @@ Config everything_changed() {
                      "/etc/r.txt",   "/etc/j.csv",
                      "/etc/s.csv",   {"BitTorrent", "SSH"}};
   c.classify.metadata_mb = 16;
+  c.alerts = {"/var/log/loupe/alerts.json", 1024};
   c.classify.classifiers = {false, "/tmp/loupe-hs"};
   c.lua.enabled = false;
   c.lua.scripts_dir = "/etc/loupe/scripts";
