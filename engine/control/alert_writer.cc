@@ -13,22 +13,10 @@
 
 namespace loupe {
 
-AlertWriter::AlertWriter(const std::string& path, const NdpiModule* names) : names_(names) {
-  if (path.empty()) return;
-  if (path == "-") {
-    file_ = stdout;
-    return;
-  }
-  file_ = std::fopen(path.c_str(), "w");
-  if (file_ == nullptr)
-    throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
-  owned_ = true;
-}
+AlertWriter::AlertWriter(const std::string& path, const NdpiModule* names)
+    : names_(names), out_(path) {}
 
-AlertWriter::~AlertWriter() {
-  if (file_ != nullptr) std::fflush(file_);
-  if (owned_) std::fclose(file_);
-}
+AlertWriter::~AlertWriter() = default;
 
 void AlertWriter::format(const AlertRecord& a, std::string& out, const NdpiModule* names) {
   const std::string cid = community_id_v1(a.key, a.client, a.icmp_type, a.icmp_code);
@@ -67,16 +55,12 @@ void AlertWriter::format(const AlertRecord& a, std::string& out, const NdpiModul
 }
 
 void AlertWriter::write(const AlertRecord& a) {
-  if (file_ == nullptr) return;
+  if (!out_.enabled()) return;
   buf_.clear();
   format(a, buf_, names_);
-  buf_ += '\n';
-  std::fwrite(buf_.data(), 1, buf_.size(), file_);
-  written_++;
+  out_.write(buf_);
 }
 
-void AlertWriter::flush() {
-  if (file_ != nullptr) std::fflush(file_);
-}
+void AlertWriter::flush() { out_.flush(); }
 
 }  // namespace loupe

@@ -8,6 +8,8 @@
 
 #include "lua/flow_view.h"
 
+#include "engine/control/json_util.h"
+
 namespace loupe {
 
 class NdpiModule;
@@ -23,16 +25,14 @@ class AlertWriter {
 
   void write(const AlertRecord& a);
   void flush();
-  uint64_t written() const { return written_; }
+  uint64_t written() const { return out_.written(); }
 
   static void format(const AlertRecord& a, std::string& out, const NdpiModule* names);
 
  private:
   const NdpiModule* names_;
-  FILE* file_ = nullptr;
-  bool owned_ = false;
+  JsonLinesFile out_;
   std::string buf_;
-  uint64_t written_ = 0;
 };
 
 }  // namespace loupe

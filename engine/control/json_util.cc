@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <iterator>
+#include <stdexcept>
 
 namespace loupe {
 namespace {
@@ -80,6 +83,34 @@ void append_flow_identity(std::string& out, const FlowKey& k, uint8_t client, ui
     if (k.vlan[1] != 0) fmt::format_to(std::back_inserter(out), ",{}", k.vlan[1]);
     out += "]";
   }
+}
+
+JsonLinesFile::JsonLinesFile(const std::string& path) {
+  if (path.empty()) return;
+  if (path == "-") {
+    file_ = stdout;
+    return;
+  }
+  file_ = std::fopen(path.c_str(), "w");
+  if (file_ == nullptr)
+    throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+  owned_ = true;
+}
+
+JsonLinesFile::~JsonLinesFile() {
+  if (file_ != nullptr) std::fflush(file_);
+  if (owned_) std::fclose(file_);
+}
+
+void JsonLinesFile::write(std::string& line) {
+  if (file_ == nullptr) return;
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), file_);
+  written_++;
+}
+
+void JsonLinesFile::flush() {
+  if (file_ != nullptr) std::fflush(file_);
 }
 
 }  // namespace loupe

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -18,5 +19,27 @@ void append_time(std::string& out, uint64_t ns);
 // (ICMP type and code, VLANs when present), from the client's side.
 void append_flow_identity(std::string& out, const FlowKey& k, uint8_t client, uint8_t icmp_type,
                           uint8_t icmp_code);
+
+// A JSON lines output: path "" writes nothing, "-" stdout, else a file
+// truncated at open. Throws std::runtime_error with a one-line message when
+// it cannot be opened.
+class JsonLinesFile {
+ public:
+  explicit JsonLinesFile(const std::string& path);
+  ~JsonLinesFile();
+  JsonLinesFile(const JsonLinesFile&) = delete;
+  JsonLinesFile& operator=(const JsonLinesFile&) = delete;
+
+  bool enabled() const { return file_ != nullptr; }
+  // Writes `line` and a newline (appended to `line`).
+  void write(std::string& line);
+  void flush();
+  uint64_t written() const { return written_; }
+
+ private:
+  FILE* file_ = nullptr;
+  bool owned_ = false;
+  uint64_t written_ = 0;
+};
 
 }  // namespace loupe

@@ -20,23 +20,10 @@ namespace {
 
 }  // namespace
 
-RecordWriter::RecordWriter(const std::string& path, const NdpiModule* names) : names_(names) {
-  if (path.empty()) return;
-  if (path == "-") {
-    file_ = stdout;
-    return;
-  }
-  file_ = std::fopen(path.c_str(), "w");
-  if (file_ == nullptr)
-    throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
-  owned_ = true;
-  buf_.reserve(1024);
-}
+RecordWriter::RecordWriter(const std::string& path, const NdpiModule* names)
+    : names_(names), out_(path) {}
 
-RecordWriter::~RecordWriter() {
-  if (file_ != nullptr) std::fflush(file_);
-  if (owned_) std::fclose(file_);
-}
+RecordWriter::~RecordWriter() = default;
 
 namespace {
 
@@ -94,16 +81,12 @@ void RecordWriter::format(const FlowRecord& r, MetaView meta, std::string& out,
 }
 
 void RecordWriter::write(const FlowRecord& r, MetaView meta) {
-  if (file_ == nullptr) return;
+  if (!out_.enabled()) return;
   buf_.clear();
   format(r, meta, buf_, names_);
-  buf_ += '\n';
-  std::fwrite(buf_.data(), 1, buf_.size(), file_);
-  written_++;
+  out_.write(buf_);
 }
 
-void RecordWriter::flush() {
-  if (file_ != nullptr) std::fflush(file_);
-}
+void RecordWriter::flush() { out_.flush(); }
 
 }  // namespace loupe

@@ -9,6 +9,8 @@
 #include "engine/classify/l7_meta.h"
 #include "engine/flow/flow_record.h"
 
+#include "engine/control/json_util.h"
+
 namespace loupe {
 
 class NdpiModule;
@@ -25,7 +27,7 @@ class RecordWriter {
 
   void write(const FlowRecord& r, MetaView meta = {});
   void flush();
-  uint64_t written() const { return written_; }
+  uint64_t written() const { return out_.written(); }
 
   // The JSON of one record, without the trailing newline.
   static void format(const FlowRecord& r, MetaView meta, std::string& out,
@@ -33,10 +35,8 @@ class RecordWriter {
 
  private:
   const NdpiModule* names_;
-  FILE* file_ = nullptr;
-  bool owned_ = false;
+  JsonLinesFile out_;
   std::string buf_;
-  uint64_t written_ = 0;
 };
 
 }  // namespace loupe
