@@ -42,6 +42,12 @@ class FlowSink {
  public:
   virtual ~FlowSink() = default;
   virtual void on_flow_record(const Flow& flow, EndReason reason) = 0;
+  // Timers of the sink's own for a flow (script periodicUpdate): the packet
+  // time of the flow's next one, UINT64_MAX for none. The flow's wheel
+  // deadline is the earliest of its timeouts and this; when it comes with
+  // the flow still alive, on_flow_timer() is called.
+  virtual uint64_t next_timer_ns(const Flow&) const { return UINT64_MAX; }
+  virtual void on_flow_timer(Flow&, uint64_t /*now_ns*/) {}
 };
 
 }  // namespace loupe

@@ -104,7 +104,9 @@ void FlowTable::lookup_burst(const FlowKey* const* keys, const uint32_t* sigs, u
 uint64_t FlowTable::deadline(const Flow& f) const {
   const uint64_t idle = idle_deadline(f);
   const uint64_t active = f.active_since_ns + active_ns_;
-  return idle < active ? idle : active;
+  const uint64_t timeout = idle < active ? idle : active;
+  const uint64_t own = sink_.next_timer_ns(f);
+  return own < timeout ? own : timeout;
 }
 
 EndReason FlowTable::close_reason(const Flow& f) {
@@ -215,6 +217,7 @@ void FlowTable::advance(uint64_t now_ns) {
           }
           f.active_since_ns = now_ns;
         }
+        sink_.on_flow_timer(f, now_ns);
         wheel_.schedule(i, deadline(f), now_ns);
       }
       i = next;

@@ -58,6 +58,12 @@ class FlowTable {
   void update(uint32_t idx, uint8_t side, const Decoded& d, uint32_t wire_len, uint64_t ts_ns);
 
   // Runs the timers up to now_ns: ends idle flows, reports long ones.
+  // Files the flow again at its current deadline: after its sink's own
+  // timer (next_timer_ns) became earlier than the deadline it is filed at.
+  void reschedule(uint32_t idx, uint64_t now_ns) {
+    wheel_.cancel(idx);
+    wheel_.schedule(idx, deadline(flows_[idx]), now_ns);
+  }
   void advance(uint64_t now_ns);
 
   // Ends every open flow with `reason` (end of input, shutdown).

@@ -77,6 +77,23 @@ void Worker::RingLogSink::write(std::string_view line) {
   if (rte_ring_sp_enqueue_elem(ring, &l, sizeof(l)) != 0) dropped++;
 }
 
+void Worker::arm_script_timer(uint32_t idx, uint64_t now_ns) {
+  // The flow was filed on the wheel before its scripts knew it; a
+  // periodicUpdate due before its timeout needs it filed again.
+  if (scripts_->periodic_due_ns(idx, table_.flow(idx).first_ns) != UINT64_MAX)
+    table_.reschedule(idx, now_ns);
+}
+
+uint64_t Worker::next_timer_ns(const Flow& f) const {
+  if (!scripts_) return UINT64_MAX;
+  return scripts_->periodic_due_ns(table_.index_of(f), f.first_ns);
+}
+
+void Worker::on_flow_timer(Flow& f, uint64_t now_ns) {
+  const uint32_t idx = table_.index_of(f);
+  if (scripts_ && scripts_->wants_packet(idx)) scripts_->on_packet(idx, view(f), now_ns);
+}
+
 FlowView Worker::view(const Flow& f) const {
   FlowView v;
   v.flow = &f;
@@ -177,7 +194,10 @@ void Worker::run_ndpi(uint32_t idx, Flow& f, const uint8_t* ip, uint16_t ip_len,
     f.l7_state = NdpiDetector::kNoState;
     counters_.l7_done.add();
     store_meta(f);
-    if (scripts_) scripts_->on_protocol_detected(idx, view(f), ts_ns);
+    if (scripts_) {
+      scripts_->on_protocol_detected(idx, view(f), ts_ns);
+      arm_script_timer(idx, ts_ns);
+    }
   }
 }
 
@@ -351,7 +371,10 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
     const bool created = table_.creations() != before;
     if (created) created_sigs[n_created++] = sigs[j];
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
-    if (scripts_ && created) scripts_->on_flow_begin(f, view(table_.flow(f)), ts[j]);
+    if (scripts_ && created) {
+      scripts_->on_flow_begin(f, view(table_.flow(f)), ts[j]);
+      arm_script_timer(f, ts[j]);
+    }
     // Classified at once, in packet order: a later packet of this burst may
     // end this flow and hand its index to another.
     if (inspect_ && l7_ok[j]) {

@@ -130,6 +130,10 @@ class Worker final : public FlowSink {
   const MetaPool& meta_pool() const { return meta_pool_; }
 
   void on_flow_record(const Flow& flow, EndReason reason) override;
+  // Scripts' periodicUpdate for flows that send nothing: the wheel wakes them.
+  uint64_t next_timer_ns(const Flow& flow) const override;
+  void on_flow_timer(Flow& flow, uint64_t now_ns) override;
+  void arm_script_timer(uint32_t idx, uint64_t now_ns);
   // The classifier set in use (for tests and the summary).
   const ClassifierDb* classifiers() const { return cls_.db.get(); }
 
