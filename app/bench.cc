@@ -1,5 +1,8 @@
 #include "app/bench.h"
 
+#include "lua/generation.h"
+#include "lua/worker_scripts.h"
+
 #include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -169,6 +172,26 @@ int bench(const Config& config_in, const BenchOptions& opt) {
     setup.fields = fields;
     setup.profile = true;
     auto worker = std::make_unique<Worker>(config, std::move(setup));
+    // Scripts, when asked: the same generation and worker VM a run builds.
+    // Their alerts go nowhere (no ring): triggerAlert returns false, counted.
+    std::unique_ptr<NdpiModule> names;
+    std::shared_ptr<const Generation> generation;
+    if (opt.scripts) {
+      names = std::make_unique<NdpiModule>(config.classify.ndpi);
+      GenerationInputs in;
+      in.config = config.lua;
+      in.local_networks = config.local_networks;
+      in.ndpi = names.get();
+      in.offline = true;
+      GenerationResult g = build_generation(in);
+      if (!g.errors.empty()) throw std::runtime_error("the script set was rejected: " + g.errors[0]);
+      generation = g.generation;
+      std::vector<std::string> errors;
+      auto ws = build_worker(generation, 0, worker->flows().slots(), &errors);
+      if (!ws) throw std::runtime_error("cannot build the worker's scripts");
+      ws->bind_thread();
+      worker->adopt_scripts(std::move(ws));
+    }
 
     // Each loop starts where the previous one ended, plus one second.
     const uint64_t span = l.last_ns - l.first_ns + kNsPerSec;
@@ -202,7 +225,7 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         "\"scripts\":null}},"
         "\"processed\":{},\"malformed\":{},\"flows_created\":{},\"flows_active\":{},"
         "\"flow_capacity\":{},\"flow_table_mb\":{:.1f},\"peak_rss_mb\":{:.1f},"
-        "\"load_ms\":{:.1f},\"l7\":{}}}",
+        "\"load_ms\":{:.1f},\"l7\":{},\"script_vm_entries\":{}}}",
         LOUPE_VERSION, opt.input, n, opt.loops, opt.rewrite ? "true" : "false", total,
         l.wire_bytes * opt.loops, seconds, static_cast<double>(total) / seconds,
         static_cast<double>(l.wire_bytes * opt.loops) * 8 / seconds / 1e9,
@@ -210,7 +233,8 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         per(st.classify), per(st.timers), wc.processed.get(), wc.malformed.get(), fc.created.get(),
         fc.active.get(), config.flow.capacity,
         static_cast<double>(worker->flows().memory_bytes()) / (1 << 20), peak_rss_mb(), load_ms,
-        l7_json(*worker, config));
+        l7_json(*worker, config),
+        worker->scripts() ? std::to_string(worker->scripts()->vm_entries()) : "null");
     if (!opt.json.empty()) {
       if (opt.json == "-") {
         std::printf("%s\n", json.c_str());

@@ -18,6 +18,7 @@ struct BenchOptions {
   bool rewrite = false;   // new addresses each loop: every loop's flows are new
   std::string json;       // write the JSON report here ("-" stdout); "" none
   bool table = true;      // print the table on stderr
+  bool scripts = false;   // run the configured Lua script set (lua.scripts_dir) in the worker
 };
 
 // Exit codes as `run`: 0, or 1 with one line on stderr.

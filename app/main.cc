@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--rewrite", bench_options.rewrite,
                       "rewrite addresses each loop so every loop's flows are new");
   bench_cmd->add_option("--json", bench_options.json, "write the report as JSON here (- for stdout)");
+  bench_cmd->add_flag("--scripts", bench_options.scripts,
+                      "run the configured Lua script set (lua.scripts_dir) in the worker");
   bench_cmd->fallthrough();
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
