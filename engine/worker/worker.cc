@@ -53,6 +53,12 @@ Worker::Worker(const Config& config, WorkerSetup setup)
 void Worker::adopt_scripts(std::unique_ptr<WorkerScripts> scripts) {
   scripts_ = std::move(scripts);
   if (scripts_) scripts_->set_sinks(&alert_sink_, &log_sink_);
+  script_periodic_ = has_periodic(scripts_.get());
+}
+
+bool Worker::has_periodic(const WorkerScripts* s) {
+  return s != nullptr &&
+         s->generation().gates.hooks[static_cast<int>(Hook::kPeriodicUpdate)] != 0;
 }
 
 bool Worker::RingAlertSink::push(const AlertRecord& r) {
@@ -80,12 +86,12 @@ void Worker::RingLogSink::write(std::string_view line) {
 void Worker::arm_script_timer(uint32_t idx, uint64_t now_ns) {
   // The flow was filed on the wheel before its scripts knew it; a
   // periodicUpdate due before its timeout needs it filed again.
-  if (scripts_->periodic_due_ns(idx, table_.flow(idx).first_ns) != UINT64_MAX)
+  if (script_periodic_ && scripts_->periodic_due_ns(idx, table_.flow(idx).first_ns) != UINT64_MAX)
     table_.reschedule(idx, now_ns);
 }
 
 uint64_t Worker::next_timer_ns(const Flow& f) const {
-  if (!scripts_) return UINT64_MAX;
+  if (!script_periodic_) return UINT64_MAX;
   return scripts_->periodic_due_ns(table_.index_of(f), f.first_ns);
 }
 
@@ -113,6 +119,7 @@ void Worker::swap_scripts() {
   // Flows keep their per-flow script state stamped with the old generation;
   // the new one drops it at each flow's next event (contract 3.1).
   std::swap(scripts_, *next);
+  script_periodic_ = has_periodic(scripts_.get());
   if (scripts_) {
     scripts_->set_sinks(&alert_sink_, &log_sink_);
     scripts_->bind_thread();

@@ -134,6 +134,7 @@ class Worker final : public FlowSink {
   uint64_t next_timer_ns(const Flow& flow) const override;
   void on_flow_timer(Flow& flow, uint64_t now_ns) override;
   void arm_script_timer(uint32_t idx, uint64_t now_ns);
+  static bool has_periodic(const WorkerScripts* s);
   // The classifier set in use (for tests and the summary).
   const ClassifierDb* classifiers() const { return cls_.db.get(); }
 
@@ -190,6 +191,7 @@ class Worker final : public FlowSink {
   std::unique_ptr<WorkerScripts> scripts_;
   std::atomic<std::unique_ptr<WorkerScripts>*> scripts_pending_{nullptr};
   std::atomic<std::unique_ptr<WorkerScripts>*> scripts_retired_{nullptr};
+  bool script_periodic_ = false;  // some script has periodicUpdate: flows get timers
   RingAlertSink alert_sink_;
   RingLogSink log_sink_;
   MetaPool meta_pool_;                   // metadata blobs of live flows
