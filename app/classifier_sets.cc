@@ -43,6 +43,7 @@ ClassifierSets::ClassifierSets(const Config& config, const std::string& config_f
   }
   log_build(b, "");
   current_ = b.db;
+  reloads_.loaded();
 }
 
 ClassifierSets::~ClassifierSets() {
@@ -75,12 +76,15 @@ void ClassifierSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     const std::string new_hash = b.db ? b.db->hash_hex() : "";
     if (!b.errors.empty()) {
       std::fprintf(stderr, "loupe: classifiers: reload rejected, the running set stays:\n");
+      reloads_.failed();
       for (const std::string& e : b.errors) std::fprintf(stderr, "  %s\n", e.c_str());
     } else if (old_hash == new_hash) {
       std::fprintf(stderr, "loupe: classifiers: reload: set unchanged (generation %u)\n",
                    generation_);
+      reloads_.same();
     } else {
       generation_++;
+      reloads_.succeeded();
       if (b.db != nullptr)
         log_build(b, "reload: ");
       else

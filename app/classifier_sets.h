@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/reload_stats.h"
 #include "config/config.h"
 #include "engine/worker/worker.h"
 
@@ -36,6 +37,9 @@ class ClassifierSets {
   void shutdown(std::vector<std::unique_ptr<Worker>>& workers);
 
   uint32_t generation() const { return generation_; }
+  // Rules of the running set (0: none), and how the reloads went.
+  uint32_t rules() const { return current_ ? current_->size() : 0; }
+  const ReloadStats& reloads() const { return reloads_; }
 
  private:
   static ClassifierBuild build(const Config& config, const std::string& config_file);
@@ -48,6 +52,7 @@ class ClassifierSets {
   std::vector<ClassifierHandle*> offers_;
   std::shared_ptr<const ClassifierDb> next_;  // built, being handed out
   uint32_t generation_ = 1;
+  ReloadStats reloads_;
 };
 
 }  // namespace loupe

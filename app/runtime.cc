@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "app/classifier_sets.h"
+#include "app/metrics.h"
 #include "app/script_sets.h"
 #include "app/summary.h"
 #include "config/loader.h"
@@ -118,6 +119,9 @@ class Runtime {
   // A signal from the control loop: true when it asks to stop.
   bool on_signal(int sig);
   void reload();
+  // The Prometheus endpoint, from this (the main lcore's) thread. Offline,
+  // an address in use is a warning; live, a start-up error.
+  void start_metrics();
 
   const Config& config_;
   bool offline_;
@@ -142,6 +146,7 @@ class Runtime {
   Clock::time_point t0_ = Clock::now();
   std::optional<double> first_packet_ms_;
   int stopped_by_ = 0;
+  std::unique_ptr<Metrics> metrics_;  // last: stopped before anything it reads goes
 };
 
 void Runtime::start() {
@@ -204,11 +209,33 @@ void Runtime::start() {
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
   scripts_->attach(workers_, alert_rings_, log_rings_, config_.alerts.file);
+  if (config_.metrics.enabled) start_metrics();
   uint32_t i = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {
     rte_eal_remote_launch(worker_main, workers_[i++].get(), lcore);
   }
+}
+
+void Runtime::start_metrics() {
+  MetricsSources src;
+  src.config = &config_;
+  src.workers = &workers_;
+  src.ports = &ports_;
+  src.source = source_.get();
+  src.dispatcher = dispatcher_.get();
+  src.records = writer_.get();
+  src.scripts = scripts_.get();
+  src.classifiers = classifiers_.get();
+  src.names = config_.classify.ndpi.enabled ? names_.get() : nullptr;
+  try {
+    metrics_ = std::make_unique<Metrics>(config_.metrics, src);
+  } catch (const MetricsListenError& e) {
+    if (!offline_) throw;
+    std::fprintf(stderr, "loupe: warning: %s; reading the capture without metrics\n", e.what());
+    return;
+  }
+  std::fprintf(stderr, "loupe: metrics: %s\n", metrics_->url().c_str());
 }
 
 void Runtime::drain_records() {
@@ -227,6 +254,7 @@ void Runtime::drain_records() {
         view = MetaView(meta + 2, len);
       }
       writer_->write(rec, view);
+      if (metrics_) metrics_->count_record(rec);
     }
   }
 }
@@ -288,6 +316,7 @@ void Runtime::control_loop_offline() {
       reading = false;  // what is read is finished; nothing more is read
     classifiers_->poll(workers_);
     scripts_->poll(workers_);
+    if (metrics_) metrics_->poll();
     bool progressed = false;
     if (dispatcher_->pending()) {
       progressed = dispatcher_->flush();
@@ -320,6 +349,7 @@ void Runtime::control_loop_live() {
     if (int sig = signals_.poll(); sig != 0 && on_signal(sig)) break;
     classifiers_->poll(workers_);
     scripts_->poll(workers_);
+    if (metrics_) metrics_->poll();
     bool progressed = false;
     for (const OpenPort& p : ports_) {
       if (!p.dispatched) continue;
@@ -376,6 +406,7 @@ int Runtime::run() {
   if (config_.output.jemalloc_stats) malloc_stats_print(nullptr, nullptr, nullptr);
 
   const bool input_errors = source_ && !source_->stats().errors.empty();
+  metrics_.reset();
   workers_.clear();
   close_ports(ports_);
   source_.reset();

@@ -27,6 +27,26 @@ void print_lines(const std::vector<std::string>& lines, const char* prefix) {
 
 }  // namespace
 
+void LuaTotals::add(const WorkerScripts& vm) {
+  const Generation& gen = vm.generation();
+  for (size_t i = 0; i < gen.scripts.size(); i++) {
+    const ScriptStats& st = vm.stats(static_cast<int>(i));
+    Script& t = scripts[gen.scripts[i].key];
+    for (int h = 0; h < kHookCount; h++) t.calls[h] += st.calls[h].get();
+    for (int k = 0; k < kErrorKinds; k++) t.errors[k] += st.errors[k].get();
+    t.overruns += st.overruns.get();
+    t.hard_stops += st.hard_stops.get();
+  }
+  alerts_sent += vm.alerts_sent();
+  alerts_dropped += vm.alerts_dropped();
+  log_lines_dropped += vm.log_lines_dropped();
+}
+
+void ScriptSets::retire(std::unique_ptr<WorkerScripts>* vm) {
+  if (vm != nullptr && *vm) retired_.add(**vm);
+  delete vm;
+}
+
 GenerationResult ScriptSets::build(const Config& config, bool offline, const NdpiModule* names,
                                    uint32_t number) {
   GenerationInputs in;
@@ -64,6 +84,7 @@ ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* nam
   // comes first.
   summary_ = generation_summary(r);
   generation_ = r.generation;
+  reloads_.loaded();
 }
 
 ScriptSets::~ScriptSets() {
@@ -121,10 +142,12 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     GenerationResult r = building_.get();
     print_lines(r.warnings, "lua: warning: ");
     if (!r.errors.empty()) {
+      reloads_.failed();
       std::fprintf(stderr, "loupe: lua: reload rejected, generation %u keeps running:\n", number_);
       for (const std::string& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
     } else if (generation_ && r.generation && r.generation->hash == generation_->hash) {
       std::fprintf(stderr, "loupe: lua: reload: set unchanged (generation %u)\n", number_);
+      reloads_.same();
     } else {
       // Every worker's VM is built here, off the packet path, before any is
       // handed out: a VM that fails to build rejects the whole set.
@@ -143,11 +166,13 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
         built.push_back(std::move(ws));
       }
       if (built.size() != workers.size()) {
+        reloads_.failed();
         std::fprintf(stderr, "loupe: lua: reload rejected, generation %u keeps running:\n",
                      number_);
         for (const std::string& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
       } else {
         number_++;
+        reloads_.succeeded();
         generation_ = r.generation;
         supervisor_ = std::move(supervisor);
         std::fprintf(stderr, "loupe: reload: %s\n", generation_summary(r).c_str());
@@ -160,7 +185,7 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     }
   }
   for (size_t i = 0; i < workers.size(); i++) {
-    delete workers[i]->take_retired_scripts();  // teardown runs here, on the control side
+    retire(workers[i]->take_retired_scripts());  // teardown runs here, on the control side
     if (offers_[i] != nullptr && workers[i]->offer_scripts(offers_[i])) offers_[i] = nullptr;
   }
   const uint64_t now = steady_ns();
@@ -187,7 +212,7 @@ void ScriptSets::shutdown(std::vector<std::unique_ptr<Worker>>& workers) {
   if (watchdog_) watchdog_->stop();
   drain();
   for (size_t i = 0; i < workers.size(); i++) {
-    delete workers[i]->take_retired_scripts();
+    retire(workers[i]->take_retired_scripts());
     delete offers_[i];
     offers_[i] = nullptr;
   }

@@ -7,11 +7,14 @@
 // workers' alert and log rings into the alert file and the log.
 #pragma once
 
+#include <array>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "app/reload_stats.h"
 #include "config/config.h"
 #include "engine/control/alert_writer.h"
 #include "engine/worker/worker.h"
@@ -21,6 +24,26 @@ namespace loupe {
 
 class Supervisor;
 class Watchdog;
+class WorkerScripts;
+
+// The worker VMs' counters summed by script key (contract §7.4 labels).
+// ScriptSets keeps the sum of every VM it destroyed, so that totals read as
+// retired + running never go down across reloads. Control thread only.
+struct LuaTotals {
+  struct Script {
+    std::array<uint64_t, kHookCount> calls{};
+    std::array<uint64_t, kErrorKinds> errors{};
+    uint64_t overruns = 0;
+    uint64_t hard_stops = 0;
+  };
+  std::map<std::string, Script> scripts;
+  uint64_t alerts_sent = 0;
+  uint64_t alerts_dropped = 0;
+  uint64_t log_lines_dropped = 0;
+
+  // Adds a VM's counters (relaxed reads: it may be running).
+  void add(const WorkerScripts& vm);
+};
 
 class ScriptSets {
  public:
@@ -46,6 +69,12 @@ class ScriptSets {
 
   bool active() const { return generation_ != nullptr; }
   uint64_t alerts_written() const { return writer_ ? writer_->written() : 0; }
+  // For the metrics: the running generation (null: none), its number, the
+  // reloads, and the counters of the VMs already destroyed.
+  const std::shared_ptr<const Generation>& generation() const { return generation_; }
+  uint32_t generation_number() const { return number_; }
+  const ReloadStats& reloads() const { return reloads_; }
+  const LuaTotals& retired_totals() const { return retired_; }
 
   // -T: builds the set and returns its errors (empty: accepted).
   static std::vector<std::string> check(const Config& config, bool offline);
@@ -55,6 +84,8 @@ class ScriptSets {
                                 uint32_t number);
   void drain();
   void watch(Worker& w);
+  // Destroys a VM a worker gave back (teardown runs here), keeping its counts.
+  void retire(std::unique_ptr<WorkerScripts>* vm);
 
   const NdpiModule* names_;
   bool offline_;
@@ -70,6 +101,8 @@ class ScriptSets {
   uint32_t hard_worker_ms_ = 20;
   uint64_t last_supervise_ns_ = 0;
   std::string summary_;  // the start's generation line
+  ReloadStats reloads_;
+  LuaTotals retired_;
 };
 
 }  // namespace loupe

@@ -20,6 +20,8 @@ void describe(config::Section<Config>& s) {
   s.section("classify", &Config::classify).help("Naming each flow's application.");
   s.section("output", &Config::output).help("What the control core writes.");
   s.section("alerts", &Config::alerts).help("Alerts raised by scripts, and where they go.");
+  s.section("metrics", &Config::metrics)
+      .help("The Prometheus endpoint: counters of ports, workers, flows and scripts.");
   s.section("lua", &Config::lua).help("Lua flow scripts run by the workers.");
   s.field("local_networks", &Config::local_networks)
       .help(

@@ -13,6 +13,7 @@
 #include "engine/classify/classifier_config.h"
 #include "engine/classify/classify_config.h"
 #include "engine/control/alerts_config.h"
+#include "engine/control/metrics_config.h"
 #include "engine/control/output_config.h"
 #include "engine/flow/flow_config.h"
 #include "engine/worker/worker_config.h"
@@ -28,6 +29,7 @@ struct Config {
   ClassifyConfig classify;
   OutputConfig output;
   AlertsConfig alerts;
+  MetricsConfig metrics;
   LuaConfig lua;
   // Locality of flows for scripts: flow.direction(), local_only gates.
   std::vector<Cidr> local_networks;

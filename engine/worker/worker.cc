@@ -67,7 +67,7 @@ bool Worker::RingAlertSink::push(const AlertRecord& r) {
   void* elem = const_cast<AlertRecord*>(&r);
   while (rte_ring_sp_enqueue_elem(ring, elem, sizeof(r)) != 0) {
     if (!wait) {
-      dropped++;
+      dropped.add();
       return false;
     }
     rte_pause();  // offline: the control core drains the ring
@@ -80,7 +80,7 @@ void Worker::RingLogSink::write(std::string_view line) {
   LogLine l;
   l.len = static_cast<uint16_t>(std::min(line.size(), sizeof(l.text)));
   std::memcpy(l.text, line.data(), l.len);
-  if (rte_ring_sp_enqueue_elem(ring, &l, sizeof(l)) != 0) dropped++;
+  if (rte_ring_sp_enqueue_elem(ring, &l, sizeof(l)) != 0) dropped.add();
 }
 
 void Worker::arm_script_timer(uint32_t idx, uint64_t now_ns) {

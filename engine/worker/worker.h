@@ -120,7 +120,7 @@ class Worker final : public FlowSink {
   }
   // The scripts in use (control side: read-only counters).
   const WorkerScripts* scripts() const { return scripts_.get(); }
-  uint64_t alerts_dropped() const { return alert_sink_.dropped; }
+  uint64_t alerts_dropped() const { return alert_sink_.dropped.get(); }
 
   uint32_t id() const { return setup_.id; }
   const WorkerCounters& counters() const { return counters_; }
@@ -165,12 +165,12 @@ class Worker final : public FlowSink {
   struct RingAlertSink final : AlertSink {
     rte_ring* ring = nullptr;
     bool wait = false;  // offline: wait for room, lose nothing
-    uint64_t dropped = 0;
+    Counter dropped;    // read by the control core
     bool push(const AlertRecord& r) override;
   };
   struct RingLogSink final : LogSink {
     rte_ring* ring = nullptr;
-    uint64_t dropped = 0;
+    Counter dropped;
     void write(std::string_view line) override;
   };
   void run_ndpi(uint32_t idx, Flow& f, const uint8_t* ip, uint16_t ip_len, uint64_t ts_ns,

@@ -146,7 +146,7 @@ TEST(ConfigLoader, ErrorsAreReportedInFileOrderThenOverrides) {
             "test.yaml:4:10: workers.count: 0 is out of range 1..128\n"
             "--set:1:15: flow.capacity: 1 is out of range 1024..67108864\n"
             "--set:2:1: x: unknown key (allowed here: workers, dpdk, ports, flow, classify, output, "
-            "alerts, lua, local_networks, classifiers)\n");
+            "alerts, metrics, lua, local_networks, classifiers)\n");
 }
 
 TEST(ConfigLoader, AnErrorInAPortSuppressesOnlyTheChecksThatReadIt) {
