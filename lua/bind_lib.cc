@@ -1,5 +1,6 @@
-// Library additions of the sandbox: io.write to the log, ntopng's string
-// and table helpers (§2.9), and the simple Lua 5.3 library functions
+// Library additions of the sandbox: io.write to the log, loupe's pattern
+// functions (lua/bind_pattern.cc), ntopng's string and table helpers
+// (§2.9), and the simple Lua 5.3 library functions
 // (§6.1: math.type, math.tointeger, math.ult, table.move, table.pack,
 // table.unpack).
 #include <cmath>
@@ -170,6 +171,7 @@ void add_libraries(lua_State* L, ScriptHost* h) {
   set_fn(L, h, "write", io_write);
   lua_pop(L, 1);
   lua_getfield(L, -1, "string");
+  add_patterns(L, h);  // loupe's matcher in place of LuaJIT's (§6.1)
   set_fn(L, h, "starts", str_starts);
   set_fn(L, h, "ends", str_ends);
   set_fn(L, h, "split", str_split);

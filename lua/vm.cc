@@ -148,12 +148,20 @@ void Vm::on_interrupt_signal() {
   lua_sethook(vm->L_, &Vm::hook, LUA_MASKCOUNT, 1);
 }
 
-void Vm::raise_stop(lua_State* L) {
+bool Vm::stop_due() const {
+  if (stopping_) return true;
+  if (!armed_) return false;
+  if (deadline_ns_ != 0) return thread_cpu_ns() >= deadline_ns_;
+  return watch_->stop_seq.load(std::memory_order_relaxed) ==
+         watch_->seq.load(std::memory_order_relaxed);
+}
+
+void Vm::raise_stop(lua_State* L, int level) {
   if (!stopping_) {
     stopping_ = true;
     lua_Debug ar;
     stop_where_.clear();
-    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
       stop_where_ = std::string(ar.short_src) + ":" + std::to_string(ar.currentline) + ":";
     }
   }

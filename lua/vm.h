@@ -93,11 +93,18 @@ class Vm {
   // call the watchdog judged is still the one running.
   static void on_interrupt_signal();
 
+  // For C functions that run long without returning to Lua (the pattern
+  // matcher), which a count hook cannot reach: whether the call must stop
+  // now, as the hook would decide at its next instruction, and the stop
+  // itself, raised from the C function (the position is its caller's).
+  bool stop_due() const;
+  [[noreturn]] void raise_stop_from_c(lua_State* L) { raise_stop(L, 1); }
+
  private:
   static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize);
   static void hook(lua_State* L, lua_Debug* ar);
   void disarm();
-  [[noreturn]] void raise_stop(lua_State* L);
+  [[noreturn]] void raise_stop(lua_State* L, int level = 0);
 
   std::string name_;
   lua_State* L_ = nullptr;
