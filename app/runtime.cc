@@ -53,6 +53,7 @@ class SignalWatch {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   }
@@ -260,6 +261,15 @@ void Runtime::drain_records() {
 }
 
 bool Runtime::on_signal(int sig) {
+  if (sig == SIGUSR1) {
+    // logrotate: every line written so far is in the old file.
+    drain_records();
+    writer_->flush();
+    const bool ok = writer_->reopen() && scripts_->reopen_alerts();
+    std::fprintf(stderr, "loupe: SIGUSR1: output files %s\n",
+                 ok ? "reopened" : "could not be reopened; writing goes on in the old ones");
+    return false;
+  }
   if (sig != SIGHUP) {
     stopped_by_ = sig;
     return true;
@@ -343,7 +353,7 @@ void Runtime::control_loop_live() {
   rte_mbuf* pkts[FlowTable::kMaxBurst];
   const uint16_t burst =
       static_cast<uint16_t>(std::min<uint32_t>(config_.workers.burst, FlowTable::kMaxBurst));
-  std::fprintf(stderr, "loupe: capturing on %zu port(s) with %u worker(s); SIGINT/SIGTERM stops, SIGHUP reloads\n",
+  std::fprintf(stderr, "loupe: capturing on %zu port(s) with %u worker(s); SIGINT/SIGTERM stops, SIGHUP reloads, SIGUSR1 reopens outputs\n",
                ports_.size(), config_.workers.count);
   for (;;) {
     if (int sig = signals_.poll(); sig != 0 && on_signal(sig)) break;

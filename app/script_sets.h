@@ -68,6 +68,11 @@ class ScriptSets {
   void shutdown(std::vector<std::unique_ptr<Worker>>& workers);
 
   bool active() const { return generation_ != nullptr; }
+  // SIGUSR1: drains what the rings hold into the old file, then reopens it.
+  bool reopen_alerts() {
+    drain();
+    return writer_ == nullptr || writer_->reopen();
+  }
   uint64_t alerts_written() const { return writer_ ? writer_->written() : 0; }
   // For the metrics: the running generation (null: none), its number, the
   // reloads, and the counters of the VMs already destroyed.

@@ -25,6 +25,8 @@ class AlertWriter {
 
   void write(const AlertRecord& a);
   void flush();
+  // SIGUSR1: the file is opened again (logrotate). False when it cannot be.
+  bool reopen() { return out_.reopen(); }
   uint64_t written() const { return out_.written(); }
 
   static void format(const AlertRecord& a, std::string& out, const NdpiModule* names);

@@ -85,7 +85,7 @@ void append_flow_identity(std::string& out, const FlowKey& k, uint8_t client, ui
   }
 }
 
-JsonLinesFile::JsonLinesFile(const std::string& path) {
+JsonLinesFile::JsonLinesFile(const std::string& path) : path_(path) {
   if (path.empty()) return;
   if (path == "-") {
     file_ = stdout;
@@ -111,6 +111,16 @@ void JsonLinesFile::write(std::string& line) {
 
 void JsonLinesFile::flush() {
   if (file_ != nullptr) std::fflush(file_);
+}
+
+bool JsonLinesFile::reopen() {
+  if (!owned_) return true;  // stdout or nothing
+  FILE* next = std::fopen(path_.c_str(), "a");
+  if (next == nullptr) return false;
+  std::fflush(file_);
+  std::fclose(file_);
+  file_ = next;
+  return true;
 }
 
 }  // namespace loupe

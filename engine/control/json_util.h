@@ -34,9 +34,14 @@ class JsonLinesFile {
   // Writes `line` and a newline (appended to `line`).
   void write(std::string& line);
   void flush();
+  // Closes the file and opens its path again, appending: after logrotate
+  // moved it away, writing goes on in a new file and no line is lost.
+  // Returns false (and keeps writing to the old one) when it cannot.
+  bool reopen();
   uint64_t written() const { return written_; }
 
  private:
+  std::string path_;
   FILE* file_ = nullptr;
   bool owned_ = false;
   uint64_t written_ = 0;

@@ -27,6 +27,8 @@ class RecordWriter {
 
   void write(const FlowRecord& r, MetaView meta = {});
   void flush();
+  // SIGUSR1: the file is opened again (logrotate). False when it cannot be.
+  bool reopen() { return out_.reopen(); }
   uint64_t written() const { return out_.written(); }
 
   // The JSON of one record, without the trailing newline.
