@@ -210,7 +210,7 @@ void Runtime::start() {
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
   scripts_->attach(workers_, alert_rings_, log_rings_, config_.alerts.file);
-  if (config_.metrics.enabled) start_metrics();
+  if (config_.metrics.enabled && (!offline_ || config_.metrics.offline)) start_metrics();
   uint32_t i = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {

@@ -10,6 +10,10 @@ void describe(config::Section<MetricsConfig>& s) {
       .help(
           "Serve Prometheus metrics over HTTP at /metrics. Live, an address already in use is a "
           "start-up error; offline (-r) loupe warns and runs without the endpoint.");
+  s.field("offline", &MetricsConfig::offline)
+      .help(
+          "Serve them during offline runs (-r) too. Off by default: a batch run rarely has a "
+          "scraper, and stopping the HTTP server adds about a second to every run.");
   s.field("address", &MetricsConfig::address)
       .help("IPv4 address the endpoint listens on; 0.0.0.0 for every interface.");
   s.field("port", &MetricsConfig::port)

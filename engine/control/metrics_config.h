@@ -11,6 +11,9 @@ namespace loupe {
 
 struct MetricsConfig {
   bool enabled = true;
+  // Offline runs (-r) are batch jobs: the endpoint (and the second or so
+  // its HTTP server takes to stop) only when asked.
+  bool offline = false;
   IpAddress address{4, {127, 0, 0, 1}};  // where the endpoint listens (IPv4)
   uint16_t port = 9620;                  // 0: a port the kernel picks (logged)
   // HTTP basic authentication: both set, or both empty (no authentication).

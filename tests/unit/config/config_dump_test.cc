@@ -65,7 +65,7 @@ Config everything_changed() {
                      "/etc/s.csv",   {"BitTorrent", "SSH"}};
   c.classify.metadata_mb = 16;
   c.alerts = {"/var/log/loupe/alerts.json", 1024};
-  c.metrics = {false, *parse_ip_address("0.0.0.0"), 9100, "prometheus", "/etc/loupe/metrics.pass"};
+  c.metrics = {false, true, *parse_ip_address("0.0.0.0"), 9100, "prometheus", "/etc/loupe/metrics.pass"};
   c.classify.classifiers = {false, "/tmp/loupe-hs"};
   c.lua.enabled = false;
   c.lua.scripts_dir = "/etc/loupe/scripts";
