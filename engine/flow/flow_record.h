@@ -37,11 +37,12 @@ static_assert(sizeof(FlowRecord) == kRecordCell * kRecordCells, "a record is two
 inline constexpr uint32_t kMaxMetaCells = (kMetaMaxBytes + 2 + kRecordCell - 1) / kRecordCell;
 
 // Receives every flow that ends (or reports an interim record). Called by the
-// flow table on its worker; the implementation must not block.
+// flow table on its worker, with the table's own entry: the sink may finish
+// the flow's L7 state in it before the entry is freed. It must not block.
 class FlowSink {
  public:
   virtual ~FlowSink() = default;
-  virtual void on_flow_record(const Flow& flow, EndReason reason) = 0;
+  virtual void on_flow_record(Flow& flow, EndReason reason) = 0;
   // Timers of the sink's own for a flow (script periodicUpdate): the packet
   // time of the flow's next one, UINT64_MAX for none. The flow's wheel
   // deadline is the earliest of its timeouts and this; when it comes with

@@ -236,7 +236,7 @@ uint64_t Worker::tsc_now_ns() const {
   return epoch0_ns_ + static_cast<uint64_t>(static_cast<double>(rte_rdtsc() - tsc0_) * ns_per_tsc_);
 }
 
-void Worker::on_flow_record(const Flow& f, EndReason reason) {
+void Worker::on_flow_record(Flow& f, EndReason reason) {
   FlowRecord r;
   r.key = f.key;
   r.flow_id = f.flow_id;
@@ -253,18 +253,18 @@ void Worker::on_flow_record(const Flow& f, EndReason reason) {
   r.icmp_code = f.icmp_code;
   r.worker = static_cast<uint8_t>(setup_.id);
   r.meta_cells = 0;
-  r.l7_status = f.l7_status;
-  r.l7 = f.l7;
-  Flow& mf = const_cast<Flow&>(f);  // the table hands its own entry; the worker owns both
   if (ndpi_ != nullptr && f.l7_status == kL7Running && reason != EndReason::active_timeout) {
     // The flow ends before its detection did: nDPI gives up with a guess,
-    // as ndpiReader does for the flows still open at the end.
-    ndpi_->finish(f.l7_state, r.l7, meta_);
-    mf.l7_state = NdpiDetector::kNoState;
-    r.l7_status = kL7Done;
+    // as ndpiReader does for the flows still open at the end. The verdict
+    // goes into the flow too: flowEnd's scripts read it there.
+    ndpi_->finish(f.l7_state, f.l7, meta_);
+    f.l7_state = NdpiDetector::kNoState;
+    f.l7_status = kL7Done;
     counters_.l7_done.add();
-    store_meta(mf);
+    store_meta(f);
   }
+  r.l7_status = f.l7_status;
+  r.l7 = f.l7;
   const bool final_record = reason != EndReason::active_timeout;
   if (scripts_ && final_record) {
     // protocolDetected if still owed, then flowEnd (contract 3.2).
@@ -281,7 +281,7 @@ void Worker::on_flow_record(const Flow& f, EndReason reason) {
     r.meta_cells = static_cast<uint8_t>((2 + len + kRecordCell - 1) / kRecordCell);
   }
   // The record is final for this flow unless it is an interim one.
-  if (reason != EndReason::active_timeout) meta_pool_.release(mf.l7_meta);
+  if (reason != EndReason::active_timeout) meta_pool_.release(f.l7_meta);
   if (setup_.output == nullptr) return;
   std::memcpy(record_cells_, &r, sizeof(r));
   const uint32_t cells = kRecordCells + r.meta_cells;

@@ -129,7 +129,7 @@ class Worker final : public FlowSink {
   const NdpiDetector* ndpi() const { return ndpi_.get(); }
   const MetaPool& meta_pool() const { return meta_pool_; }
 
-  void on_flow_record(const Flow& flow, EndReason reason) override;
+  void on_flow_record(Flow& flow, EndReason reason) override;
   // Scripts' periodicUpdate for flows that send nothing: the wheel wakes them.
   uint64_t next_timer_ns(const Flow& flow) const override;
   void on_flow_timer(Flow& flow, uint64_t now_ns) override;

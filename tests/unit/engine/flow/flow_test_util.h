@@ -39,7 +39,7 @@ struct Ended {
 
 class CollectingSink : public FlowSink {
  public:
-  void on_flow_record(const Flow& f, EndReason reason) override {
+  void on_flow_record(Flow& f, EndReason reason) override {
     Ended e{f.key, reason, {f.pkts[0] - f.reported_pkts[0], f.pkts[1] - f.reported_pkts[1]},
             {f.bytes[0] - f.reported_bytes[0], f.bytes[1] - f.reported_bytes[1]}, f.client, f.state};
     records.push_back(e);
