@@ -100,14 +100,14 @@ void ClassifierSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     }
   }
   for (size_t i = 0; i < workers.size(); i++) {
-    free_handle(workers[i]->take_retired_classifiers());
-    if (offers_[i] != nullptr && workers[i]->offer_classifiers(offers_[i])) offers_[i] = nullptr;
+    free_handle(workers[i]->classifier_handover().take_retired());
+    if (offers_[i] != nullptr && workers[i]->classifier_handover().offer(offers_[i])) offers_[i] = nullptr;
   }
 }
 
 void ClassifierSets::shutdown(std::vector<std::unique_ptr<Worker>>& workers) {
   for (size_t i = 0; i < workers.size(); i++) {
-    free_handle(workers[i]->take_retired_classifiers());
+    free_handle(workers[i]->classifier_handover().take_retired());
     free_handle(offers_[i]);
     offers_[i] = nullptr;
   }

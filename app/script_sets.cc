@@ -185,8 +185,8 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     }
   }
   for (size_t i = 0; i < workers.size(); i++) {
-    retire(workers[i]->take_retired_scripts());  // teardown runs here, on the control side
-    if (offers_[i] != nullptr && workers[i]->offer_scripts(offers_[i])) offers_[i] = nullptr;
+    retire(workers[i]->scripts_handover().take_retired());  // teardown runs here, on the control side
+    if (offers_[i] != nullptr && workers[i]->scripts_handover().offer(offers_[i])) offers_[i] = nullptr;
   }
   const uint64_t now = steady_ns();
   if (supervisor_ && now - last_supervise_ns_ > 100'000'000) {
@@ -212,7 +212,7 @@ void ScriptSets::shutdown(std::vector<std::unique_ptr<Worker>>& workers) {
   if (watchdog_) watchdog_->stop();
   drain();
   for (size_t i = 0; i < workers.size(); i++) {
-    retire(workers[i]->take_retired_scripts());
+    retire(workers[i]->scripts_handover().take_retired());
     delete offers_[i];
     offers_[i] = nullptr;
   }

@@ -109,13 +109,8 @@ FlowView Worker::view(const Flow& f) const {
   return v;
 }
 
-bool Worker::offer_scripts(std::unique_ptr<WorkerScripts>* next) {
-  std::unique_ptr<WorkerScripts>* expected = nullptr;
-  return scripts_pending_.compare_exchange_strong(expected, next, std::memory_order_acq_rel);
-}
-
 void Worker::swap_scripts() {
-  std::unique_ptr<WorkerScripts>* next = scripts_pending_.exchange(nullptr, std::memory_order_acq_rel);
+  std::unique_ptr<WorkerScripts>* next = scripts_handover_.take();
   // Flows keep their per-flow script state stamped with the old generation;
   // the new one drops it at each flow's next event (contract 3.1).
   std::swap(scripts_, *next);
@@ -124,13 +119,15 @@ void Worker::swap_scripts() {
     scripts_->set_sinks(&alert_sink_, &log_sink_);
     scripts_->bind_thread();
   }
-  scripts_retired_.store(next, std::memory_order_release);
+  scripts_handover_.retire(next);
 }
 
 Worker::~Worker() {
-  for (auto* p : {scripts_pending_.load(), scripts_retired_.load()}) delete p;
-  // Sets still in the handover slots when the worker stopped are its to free.
-  for (ClassifierHandle* h : {&cls_, cls_pending_.load(), cls_retired_.load()}) {
+  // What is still in the handovers when the worker is destroyed is freed here.
+  delete scripts_handover_.leftover_pending();
+  delete scripts_handover_.leftover_retired();
+  for (ClassifierHandle* h :
+       {&cls_, cls_handover_.leftover_pending(), cls_handover_.leftover_retired()}) {
     if (h == nullptr) continue;
     if (h->scratch != nullptr) hs_free_scratch(h->scratch);
     h->scratch = nullptr;
@@ -138,18 +135,11 @@ Worker::~Worker() {
   }
 }
 
-bool Worker::offer_classifiers(ClassifierHandle* next) {
-  ClassifierHandle* expected = nullptr;
-  return cls_pending_.compare_exchange_strong(expected, next, std::memory_order_acq_rel);
-}
-
 void Worker::swap_classifiers() {
-  // The retired slot is free: the control core takes the previous set back
-  // before it offers another one.
-  ClassifierHandle* next = cls_pending_.exchange(nullptr, std::memory_order_acq_rel);
+  ClassifierHandle* next = cls_handover_.take();
   std::swap(cls_, *next);
   inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
-  cls_retired_.store(next, std::memory_order_release);
+  cls_handover_.retire(next);
 }
 
 void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side) {
@@ -427,8 +417,8 @@ void Worker::loop() {
   bool stopping = false;
   for (;;) {
     uint32_t got = 0;
-    if (unlikely(cls_pending_.load(std::memory_order_relaxed) != nullptr)) swap_classifiers();
-    if (unlikely(scripts_pending_.load(std::memory_order_relaxed) != nullptr)) swap_scripts();
+    if (unlikely(cls_handover_.pending())) swap_classifiers();
+    if (unlikely(scripts_handover_.pending())) swap_scripts();
     if (setup_.input != nullptr) {
       const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
       got += n;

@@ -19,6 +19,7 @@
 #include "engine/decode/decoder.h"
 #include "engine/flow/flow_record.h"
 #include "engine/flow/flow_table.h"
+#include "engine/worker/handover.h"
 #include "engine/worker/worker_counters.h"
 #include "lua/flow_view.h"
 
@@ -99,25 +100,16 @@ class Worker final : public FlowSink {
   void request_stop() { stop_.store(true, std::memory_order_release); }
   bool done() const { return done_.load(std::memory_order_acquire); }
 
-  // Control core: hands the worker a new classifier set, taken at its next
-  // burst boundary (a pointer exchange; no packet waits). False while the
-  // previous offer is not taken yet. The set it replaces comes back through
-  // take_retired_classifiers(), to be freed on the control core.
-  bool offer_classifiers(ClassifierHandle* next);
-  ClassifierHandle* take_retired_classifiers() {
-    return cls_retired_.exchange(nullptr, std::memory_order_acq_rel);
-  }
-  // The same for a new generation of scripts (null: run none). The worker
-  // adopts it at a burst boundary; the one it replaces comes back through
-  // take_retired_scripts() and is destroyed on the control side (its
-  // teardown runs there).
-  bool offer_scripts(std::unique_ptr<WorkerScripts>* next);
+  // Control core: a new classifier set, or a new generation of scripts
+  // (null: run none), taken at the worker's next burst boundary (a pointer
+  // exchange; no packet waits). What it replaces comes back through the same
+  // handover and is freed on the control core (a script VM's teardown runs
+  // there).
+  Handover<ClassifierHandle>& classifier_handover() { return cls_handover_; }
+  Handover<std::unique_ptr<WorkerScripts>>& scripts_handover() { return scripts_handover_; }
   // Before the worker runs (control side): the scripts it starts with, built
   // for flows().slots() flow indices.
   void adopt_scripts(std::unique_ptr<WorkerScripts> scripts);
-  std::unique_ptr<WorkerScripts>* take_retired_scripts() {
-    return scripts_retired_.exchange(nullptr, std::memory_order_acq_rel);
-  }
   // The scripts in use (control side: read-only counters).
   const WorkerScripts* scripts() const { return scripts_.get(); }
   uint64_t alerts_dropped() const { return alert_sink_.dropped.get(); }
@@ -185,12 +177,10 @@ class Worker final : public FlowSink {
   FlowTable table_;
   std::unique_ptr<NdpiDetector> ndpi_;   // null when classify.ndpi.enabled is off
   ClassifierHandle cls_;                 // payload-prefix classifiers (db null: none)
-  std::atomic<ClassifierHandle*> cls_pending_{nullptr};
-  std::atomic<ClassifierHandle*> cls_retired_{nullptr};
+  Handover<ClassifierHandle> cls_handover_;
   bool inspect_ = false;                 // nDPI or classifiers: packets go to inspect()
   std::unique_ptr<WorkerScripts> scripts_;
-  std::atomic<std::unique_ptr<WorkerScripts>*> scripts_pending_{nullptr};
-  std::atomic<std::unique_ptr<WorkerScripts>*> scripts_retired_{nullptr};
+  Handover<std::unique_ptr<WorkerScripts>> scripts_handover_;
   bool script_periodic_ = false;  // some script has periodicUpdate: flows get timers
   RingAlertSink alert_sink_;
   RingLogSink log_sink_;
