@@ -45,23 +45,32 @@ void append_iso_time(std::string& out, uint64_t sec) {
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-// Writes one object: `"name":{` then each entry `fn` renders, then `}`;
-// nothing when no entry of the object is present.
-template <typename Fn>
-void object(std::string& out, const char* name, MetaView meta, Fn&& fn) {
+// Writes one object: `"name":{` then each entry `fn` renders, then what
+// `tail` renders (a member built from several entries), then `}`; nothing
+// when the object would be empty. `fn` and `tail` return false when they
+// render nothing.
+template <typename Fn, typename Tail>
+void object(std::string& out, const char* name, MetaView meta, Fn&& fn, Tail&& tail) {
   const size_t start = out.size();
   fmt::format_to(std::back_inserter(out), ",\"{}\":{{", name);
   const size_t body = out.size();
-  meta.for_each([&](const MetaEntry& e) {
+  auto member = [&](auto&& render) {
     const size_t before = out.size();
     if (before != body) out += ',';
-    if (!fn(e)) out.resize(before);
-  });
+    if (!render()) out.resize(before);
+  };
+  meta.for_each([&](const MetaEntry& e) { member([&] { return fn(e); }); });
+  member(tail);
   if (out.size() == body) {
     out.resize(start);
     return;
   }
   out += '}';
+}
+
+template <typename Fn>
+void object(std::string& out, const char* name, MetaView meta, Fn&& fn) {
+  object(out, name, meta, fn, [] { return false; });
 }
 
 void key(std::string& out, const char* k) {
@@ -110,29 +119,21 @@ void append_meta_json(std::string& out, MetaView meta) {
         return true;
       default: return false;
     }
-  });
-  // Answers as one array inside "dns" (inserted before its closing brace).
-  {
-    std::string answers;
+  }, [&] {
+    // Every answer address, in response order, as one array.
+    bool any = false;
     meta.for_each([&](const MetaEntry& e) {
       if (e.field != MetaField::dns_answer) return;
       char text[INET6_ADDRSTRLEN];
       inet_ntop(e.value.size() == 4 ? AF_INET : AF_INET6, e.value.data(), text, sizeof(text));
-      answers += answers.empty() ? "[\"" : ",\"";
-      answers += text;
-      answers += '"';
+      out += any ? ",\"" : "\"answers\":[\"";
+      out += text;
+      out += '"';
+      any = true;
     });
-    if (!answers.empty()) {
-      answers += ']';
-      const size_t dns = out.rfind(",\"dns\":{");
-      if (dns != std::string::npos && out.back() == '}') {
-        out.pop_back();
-        out += ",\"answers\":" + answers + "}";
-      } else {
-        out += ",\"dns\":{\"answers\":" + answers + "}";
-      }
-    }
-  }
+    if (any) out += ']';
+    return any;
+  });
 
   object(out, "tls", meta, [&](const MetaEntry& e) {
     switch (e.field) {

@@ -182,6 +182,12 @@ TEST(MetaJson, EveObjectsFromABlob) {
   out.clear();
   append_meta_json(out, MetaView());
   EXPECT_EQ(out, "");
+  // Answers without a query (nDPI had no name): the object holds them alone.
+  b.clear();
+  b.add(MetaField::dns_answer, a, 4);
+  b.add(MetaField::dns_answer, a, 4);
+  append_meta_json(out, b.view());
+  EXPECT_EQ(out, ",\"dns\":{\"answers\":[\"192.0.2.7\",\"192.0.2.7\"]}");
   std::string s;
   append_json_string(s, std::string_view("a\"b\\\x01\xff", 6));
   EXPECT_EQ(s, "\"a\\\"b\\\\\\u0001\\u00ff\"");
