@@ -62,10 +62,45 @@ def main():
     print("PASS")
 
 
-def start_loupe(env, cmd):
+def start_loupe(env, *sets, config=None, qpairs=2):
+    """loupe live on the veth pair, 2 workers, metrics off (they have their
+    own test), with `sets` as --set overrides; returns once it captures."""
+    cmd = [env.loupe, "-c", config or env.config, "--set", "workers.count=2",
+           "--set", "metrics.enabled=false", "--set", "ports.0.name=veth",
+           "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=%d" % (HOST_IF, qpairs)]
+    for x in sets:
+        cmd += ["--set", x]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     wait_line(proc, "capturing")
     return proc
+
+
+def stop_loupe(proc):
+    """SIGINT after the last packets settled; returns loupe's stderr."""
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        fail("loupe exited %d:\n%s" % (proc.returncode, err))
+    return err
+
+
+def replay(pcap):
+    """tcpreplay at a fixed rate into the peer end; returns packets sent."""
+    out = sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", pcap).stdout
+    return int(re.search(r"Successful packets:\s+(\d+)", out).group(1))
+
+
+def port_counts(err):
+    """(received, missed, errors, no mbuf, RX queues) from loupe's summary,
+    after checking that every packet is accounted for."""
+    port = re.search(r"port veth: received (\d+) packets \d+ bytes; missed (\d+), errors (\d+), "
+                     r"no mbuf (\d+) \((\d+) RX queue", err)
+    if not port:
+        fail("no port line in the summary:\n" + err)
+    if "every packet accounted for" not in err:
+        fail("not every packet accounted for:\n" + err)
+    return tuple(map(int, port.groups()))
 
 
 def wait_line(proc, text, seconds=30):
@@ -122,16 +157,13 @@ def reload_run(env):
     cleanup()
     try:
         setup()
-        proc = start_loupe(env, [
-            env.loupe, "-c", conf, "--set", "output.flows=" + flows, "--set", "workers.count=2",
-            "--set", "alerts.file=" + alerts, "--set", "lua.scripts_dir=" + scripts,
-            "--set", "classify.classifiers.cache_dir=" + os.path.join(env.tmp, "hs"),
-            "--set", "metrics.enabled=false", "--set", "ports.0.name=veth",
-            "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=2" % HOST_IF])
+        proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
+                           "lua.scripts_dir=" + scripts,
+                           "classify.classifiers.cache_dir=" + os.path.join(env.tmp, "hs"),
+                           config=conf)
         sent = 0
         for pcap, rules in ((before, CLASSIFIERS_B), (after, None)):
-            replay = sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", pcap)
-            sent += int(re.search(r"Successful packets:\s+(\d+)", replay.stdout).group(1))
+            sent += replay(pcap)
             if rules:
                 with open(conf, "w") as f:
                     f.write(base + rules)
@@ -146,16 +178,10 @@ def reload_run(env):
                 for line in seen:
                     print(line.rstrip())
                 time.sleep(0.5)  # workers take the new set at their next burst boundary
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            fail("loupe exited %d:\n%s" % (proc.returncode, err))
+        err = stop_loupe(proc)
     finally:
         cleanup()
-    if "every packet accounted for" not in err:
-        fail("not every packet accounted for across the reload:\n" + err)
-    received = int(re.search(r"port veth: received (\d+) packets", err).group(1))
+    received = port_counts(err)[0]
     if received != sent:
         fail("tcpreplay sent %d packets, loupe received %d across the reload" % (sent, received))
     import json
@@ -192,34 +218,13 @@ def live_run(env, pcap, offline, qpairs):
     try:
         setup()
         flows = os.path.join(env.tmp, "live.json")
-        cmd = [env.loupe, "-c", env.config, "--set", "output.flows=" + flows,
-               "--set", "workers.count=2", "--set", "metrics.enabled=false", "--set", "ports.0.name=veth",
-               "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=%d" % (HOST_IF, qpairs)]
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-        line = ""
-        deadline = time.time() + 30
-        while "capturing" not in line:
-            line = proc.stderr.readline()
-            if not line and proc.poll() is not None:
-                fail("loupe exited before capturing: %s" % proc.stderr.read())
-            if time.time() > deadline:
-                proc.kill()
-                fail("loupe did not start capturing within 30 s")
-        replay = sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", pcap)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            fail("loupe exited %d:\n%s" % (proc.returncode, err))
+        proc = start_loupe(env, "output.flows=" + flows, qpairs=qpairs)
+        sent = replay(pcap)
+        err = stop_loupe(proc)
     finally:
         cleanup()
 
-    sent = int(re.search(r"Successful packets:\s+(\d+)", replay.stdout).group(1))
-    port = re.search(r"port veth: received (\d+) packets (\d+) bytes; missed (\d+), errors (\d+), "
-                     r"no mbuf (\d+) \((\d+) RX queue", err)
-    if not port:
-        fail("no port line in the summary:\n" + err)
-    received, _, missed, errors, nombuf, queues = map(int, port.groups())
+    received, missed, errors, nombuf, queues = port_counts(err)
     print("tcpreplay sent %d; loupe received %d, missed %d, errors %d, no mbuf %d on %d queues" %
           (sent, received, missed, errors, nombuf, queues))
     if queues != qpairs:
@@ -230,8 +235,6 @@ def live_run(env, pcap, offline, qpairs):
     if sent != received + missed + errors + nombuf:
         fail("packets sent (%d) != received + counted drops (%d)" %
              (sent, received + missed + errors + nombuf))
-    if "every packet accounted for" not in err:
-        fail("not every packet accounted for:\n" + err)
     with open(flows) as f:
         import json
         live = [json.loads(l) for l in f]
@@ -260,17 +263,11 @@ def storm_run(env, pcap, reloads):
     lines = []
     try:
         setup()
-        proc = start_loupe(env, [
-            env.loupe, "-c", env.config, "--set", "output.flows=", "--set", "workers.count=2",
-            "--set", "alerts.file=" + os.path.join(env.tmp, "storm-alerts.json"),
-            "--set", "lua.scripts_dir=" + scripts, "--set", "metrics.enabled=false", "--set", "ports.0.name=veth",
-            "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=2" % HOST_IF])
+        proc = start_loupe(env, "output.flows=", "lua.scripts_dir=" + scripts,
+                           "alerts.file=" + os.path.join(env.tmp, "storm-alerts.json"))
         result = {}
 
-        def replay():
-            result["out"] = sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps",
-                               "4000", pcap).stdout
-        t = threading.Thread(target=replay)
+        t = threading.Thread(target=lambda: result.update(sent=replay(pcap)))
         t.start()
         for i in range(reloads):
             time.sleep(0.2)
@@ -280,19 +277,11 @@ def storm_run(env, pcap, reloads):
             got = wait_line(proc, "lua: reload" if i % 7 == 6 else "lua: generation")
             lines += [l.rstrip() for l in got if "lua" in l]
         t.join()
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            fail("loupe exited %d:\n%s" % (proc.returncode, err))
+        err = stop_loupe(proc)
     finally:
         cleanup()
-    sent = int(re.search(r"Successful packets:\s+(\d+)", result["out"]).group(1))
-    port = re.search(r"port veth: received (\d+) packets (\d+) bytes; missed (\d+), errors (\d+), "
-                     r"no mbuf (\d+)", err)
-    received, _, missed, errors, nombuf = map(int, port.groups())
-    if "every packet accounted for" not in err:
-        fail("not every packet accounted for:\n" + err)
+    sent = result["sent"]
+    received, missed, errors, nombuf, _ = port_counts(err)
     return sent, received, missed + errors + nombuf, err, lines
 
 
@@ -331,25 +320,17 @@ def reopen_run(env):
     cleanup()
     try:
         setup()
-        proc = start_loupe(env, [
-            env.loupe, "-c", env.config, "--set", "output.flows=" + flows,
-            "--set", "alerts.file=" + alerts, "--set", "lua.scripts_dir=" + scripts,
-            "--set", "workers.count=2", "--set", "flow.timeouts.tcp_closed=1",
-            "--set", "metrics.enabled=false", "--set", "ports.0.name=veth",
-            "--set", "ports.0.devargs=net_af_packet0,iface=%s,qpairs=2" % HOST_IF])
-        sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", first)
+        proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
+                           "lua.scripts_dir=" + scripts, "flow.timeouts.tcp_closed=1")
+        replay(first)
         time.sleep(2.5)  # closed flows linger tcp_closed (1 s), then their records are written
         os.rename(alerts, alerts + ".1")
         os.rename(flows, flows + ".1")
         proc.send_signal(signal.SIGUSR1)
         for line in wait_line(proc, "SIGUSR1"):
             print(line.rstrip())
-        sh("ip", "netns", "exec", NS, "tcpreplay", "-i", PEER_IF, "--pps", "4000", second)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            fail("loupe exited %d:\n%s" % (proc.returncode, err))
+        replay(second)
+        stop_loupe(proc)
     finally:
         cleanup()
 
