@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/bench.h"
+#include "app/control_cli.h"
 #include "app/runtime.h"
 #include "app/script_sets.h"
 #include "build_info.h"
@@ -52,8 +53,8 @@ int main(int argc, char** argv) {
   app.add_flag("--build-info", build_info, "print the versions of loupe and its libraries");
   app.add_flag("--config-reference", reference,
                "print the configuration reference (docs/configuration.md)");
-  // Commands are subcommands of this app (bench now; status and scripts
-  // later); a plain invocation runs the capture. -c and --set apply to all.
+  // Commands are subcommands of this app; a plain invocation runs the
+  // capture. -c and --set apply to all.
   loupe::BenchOptions bench_options;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench", "in-memory replay through the worker pipeline on one core: packets/s, per stage");
@@ -67,6 +68,28 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--scripts", bench_options.scripts,
                       "run the configured Lua script set (lua.scripts_dir) in the worker");
   bench_cmd->fallthrough();
+  // The running instance, through its control socket (app/control_cli.h).
+  bool json = false;
+  CLI::App* status_cmd =
+      app.add_subcommand("status", "workers, ports and scripts of the running instance");
+  status_cmd->add_flag("--json", json, "print the instance's answer as JSON");
+  status_cmd->fallthrough();
+  CLI::App* scripts_cmd = app.add_subcommand("scripts", "the Lua scripts of the running instance");
+  scripts_cmd->require_subcommand(1);
+  scripts_cmd->fallthrough();
+  CLI::App* scripts_status_cmd = scripts_cmd->add_subcommand(
+      "status", "every script's state, calls, errors and time; the VMs' memory");
+  scripts_status_cmd->add_flag("--json", json, "print the instance's answer as JSON");
+  scripts_status_cmd->fallthrough();
+  std::string unquarantine_key;
+  CLI::App* unquarantine_cmd = scripts_cmd->add_subcommand(
+      "unquarantine",
+      "lift the quarantine of a script that stalled a worker: through the running instance, "
+      "or in lua-quarantine under paths.workdir when none runs");
+  unquarantine_cmd->add_option("key", unquarantine_key, "the script key, e.g. flow/dns_tunnel")
+      ->required();
+  unquarantine_cmd->add_flag("--json", json, "print the answer as JSON");
+  unquarantine_cmd->fallthrough();
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
 
@@ -103,6 +126,10 @@ int main(int argc, char** argv) {
   }
 
   if (bench_cmd->parsed()) return loupe::bench(config, bench_options);
+  if (status_cmd->parsed()) return loupe::status_command(config, json);
+  if (scripts_status_cmd->parsed()) return loupe::scripts_status_command(config, json);
+  if (unquarantine_cmd->parsed())
+    return loupe::unquarantine_command(config, unquarantine_key, json);
 
   loupe::RunOptions options;
   options.config_path = config_path;

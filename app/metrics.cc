@@ -27,7 +27,9 @@
 #include "dpdk/pcap_source.h"
 #include "dpdk/port.h"
 #include "engine/classify/ndpi_detector.h"
+#include "engine/control/alert_pipeline.h"
 #include "engine/control/record_writer.h"
+#include "engine/host/host_table.h"
 #include "engine/worker/worker.h"
 #include "lua/worker_scripts.h"
 
@@ -539,10 +541,39 @@ std::vector<MetricFamily> Metrics::families() {
                                   "was full, live only).",
                                   MetricType::Counter);
     sample(dropped, {{"reason", "ring_full"}}, static_cast<double>(t.alerts_dropped));
-    MetricFamily written = family("loupe_alerts_written_total",
-                                  "Alert records written to alerts.file.", MetricType::Counter);
-    sample(written, {}, static_cast<double>(ss.alerts_written()));
-    for (MetricFamily* f : {&log, &sent, &dropped, &written}) out.push_back(std::move(*f));
+    for (MetricFamily* f : {&log, &sent}) out.push_back(std::move(*f));
+    if (src_.alerts != nullptr) {
+      const AlertCounters& ac = src_.alerts->counters();
+      for (size_t r = 0; r < kAlertDropReasons; r++)
+        sample(dropped, {{"reason", alert_drop_name(static_cast<AlertDrop>(r))}},
+               static_cast<double>(ac.dropped[r]));
+      MetricFamily total = family("loupe_alerts_total",
+                                  "Alert records emitted by the pipeline (every lifecycle), by "
+                                  "script and severity.",
+                                  MetricType::Counter);
+      for (const auto& [k, n] : ac.emitted)
+        sample(total, {{"script", k.first}, {"severity", severity_name(k.second)}},
+               static_cast<double>(n));
+      MetricFamily suppressed = family(
+          "loupe_alerts_suppressed_total",
+          "Alert records merged (dedup) or rate-limited (entity_rate, script_rate).",
+          MetricType::Counter);
+      for (size_t r = 0; r < kAlertSuppressionReasons; r++)
+        sample(suppressed, {{"reason", alert_suppression_name(static_cast<AlertSuppression>(r))}},
+               static_cast<double>(ac.suppressed[r]));
+      MetricFamily written = family("loupe_alerts_written_total",
+                                    "Alert records written, by sink (file, syslog).",
+                                    MetricType::Counter);
+      MetricFamily failed = family("loupe_alert_sink_failures_total",
+                                   "Alert records a sink failed to write, by sink.",
+                                   MetricType::Counter);
+      for (const AlertSinkCounters& sc : ac.sinks) {
+        sample(written, {{"sink", sc.sink}}, static_cast<double>(sc.written));
+        sample(failed, {{"sink", sc.sink}}, static_cast<double>(sc.failed));
+      }
+      for (MetricFamily* f : {&total, &suppressed, &written, &failed}) out.push_back(std::move(*f));
+    }
+    out.push_back(std::move(dropped));
 
     MetricFamily jit = family("loupe_lua_jit_enabled",
                               "1 when the Lua JIT compiler is on (lua.jit).", MetricType::Gauge);
@@ -554,6 +585,43 @@ std::vector<MetricFamily> Metrics::families() {
     sample(number, {}, ss.generation_number());
     out.push_back(std::move(jit));
     out.push_back(std::move(number));
+  }
+
+  // The host table and its partials.
+  if (src_.hosts != nullptr) {
+    const HostTableCounters& hc = src_.hosts->counters();
+    MetricFamily hosts = family("loupe_hosts", "Hosts in the host table.", MetricType::Gauge);
+    sample(hosts, {}, static_cast<double>(src_.hosts->size()));
+    MetricFamily local = family("loupe_hosts_local", "Hosts of the table inside local_networks.",
+                                MetricType::Gauge);
+    sample(local, {}, static_cast<double>(src_.hosts->local_hosts()));
+    MetricFamily evicted = family(
+        "loupe_hosts_evicted_total",
+        "Hosts that left the table: capacity (hosts.max_hosts reached, least recently seen "
+        "first) or idle (hosts.idle_timeout).",
+        MetricType::Counter);
+    sample(evicted, {{"reason", "capacity"}}, static_cast<double>(hc.evicted_capacity));
+    sample(evicted, {{"reason", "idle"}}, static_cast<double>(hc.evicted_idle));
+    MetricFamily partial = family(
+        "loupe_hosts_partial_dropped_total",
+        "Per worker: host traffic the one-second partial could not take, by what (entry: a new "
+        "(host, protocol) pair; contact: an unanswered contact).",
+        MetricType::Counter);
+    MetricFamily late = family("loupe_hosts_late_periods_total",
+                               "Per worker: period ends at which the control core had not merged "
+                               "the previous partial yet (the worker went on filling it).",
+                               MetricType::Counter);
+    for (const auto& w : workers) {
+      const HostAccounting* acc = w->hosts();
+      if (acc == nullptr) continue;
+      const std::string id = worker_label(*w);
+      sample(partial, {{"worker", id}, {"what", "entry"}},
+             static_cast<double>(acc->counters().dropped_entries.get()));
+      sample(partial, {{"worker", id}, {"what", "contact"}},
+             static_cast<double>(acc->counters().dropped_contacts.get()));
+      sample(late, {{"worker", id}}, static_cast<double>(acc->counters().late_periods.get()));
+    }
+    for (MetricFamily* f : {&hosts, &local, &evicted, &partial, &late}) out.push_back(std::move(*f));
   }
 
   // Reloads (SIGHUP), of both sets.

@@ -25,7 +25,9 @@ class Exposer;
 
 namespace loupe {
 
+class AlertPipeline;
 class ClassifierSets;
+class HostTable;
 class Dispatcher;
 class NdpiModule;
 class PcapSource;
@@ -46,6 +48,8 @@ struct MetricsSources {
   const ScriptSets* scripts = nullptr;
   const ClassifierSets* classifiers = nullptr;
   const NdpiModule* names = nullptr;  // null: nDPI is off, no per-protocol families
+  const AlertPipeline* alerts = nullptr;
+  const HostTable* hosts = nullptr;  // null: hosts.enabled is off
 };
 
 // The endpoint could not listen (address in use, no such address): an

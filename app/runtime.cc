@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "app/classifier_sets.h"
+#include "app/control_status.h"
 #include "app/metrics.h"
 #include "app/script_sets.h"
 #include "app/summary.h"
@@ -32,7 +33,9 @@
 #include "dpdk/pcap_source.h"
 #include "dpdk/port.h"
 #include "engine/classify/ndpi_detector.h"
+#include "engine/control/alert_pipeline.h"
 #include "engine/control/record_writer.h"
+#include "engine/host/host_table.h"
 #include "engine/worker/worker.h"
 
 namespace loupe {
@@ -123,6 +126,17 @@ class Runtime {
   // The Prometheus endpoint, from this (the main lcore's) thread. Offline,
   // an address in use is a warning; live, a start-up error.
   void start_metrics();
+  // The control socket (control.socket); a live instance on it is a start-up error.
+  void start_control();
+  // Every control-loop turn, with the control clock (offline: the reader's,
+  // live: wall time): merges the workers' host partials, purges idle hosts
+  // once a second, and runs the control scripts' hooks due (§3.5).
+  void control_tick(uint64_t now_ns);
+  void merge_hosts();
+  // After the end of offline input: one extra run of each hooked
+  // granularity with params.final = true.
+  void final_control_runs();
+  InterfaceStats interface_stats() const;
 
   const Config& config_;
   bool offline_;
@@ -130,7 +144,11 @@ class Runtime {
   RunOptions options_;
   SignalWatch signals_;
   std::unique_ptr<ClassifierSets> classifiers_;
+  // Before scripts_: the control VM's teardown may still reach them.
+  std::unique_ptr<AlertPipeline> alerts_;  // every alert, from workers and the control VM
+  std::unique_ptr<HostTable> hosts_;       // null when hosts.enabled is off
   std::unique_ptr<ScriptSets> scripts_;
+  uint64_t control_second_ = 0;            // the last second control_tick saw (epoch s)
   std::vector<rte_ring*> alert_rings_;
   std::vector<rte_ring*> log_rings_;
   EalPlan plan_;
@@ -147,6 +165,7 @@ class Runtime {
   Clock::time_point t0_ = Clock::now();
   std::optional<double> first_packet_ms_;
   int stopped_by_ = 0;
+  std::unique_ptr<ControlService> control_;  // reads what Metrics reads
   std::unique_ptr<Metrics> metrics_;  // last: stopped before anything it reads goes
 };
 
@@ -209,8 +228,21 @@ void Runtime::start() {
     s.classifiers = classifiers_->initial_handle();
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
-  scripts_->attach(workers_, alert_rings_, log_rings_, config_.alerts.file);
+  alerts_ = std::make_unique<AlertPipeline>(
+      config_.alerts, config_.classify.ndpi.enabled ? names_.get() : nullptr);
+  if (config_.hosts.enabled)
+    hosts_ = std::make_unique<HostTable>(config_.hosts, config_.local_networks);
+  ControlServices& services = scripts_->control_services();
+  services.interfaces.clear();
+  if (offline_) {
+    services.interfaces.push_back("pcap");
+  } else {
+    for (const PortConfig& p : config_.ports) services.interfaces.push_back(p.name);
+  }
+  services.interface_stats = [this] { return interface_stats(); };
+  scripts_->attach(workers_, alert_rings_, log_rings_, alerts_.get(), hosts_.get());
   if (config_.metrics.enabled && (!offline_ || config_.metrics.offline)) start_metrics();
+  if (config_.control.enabled && (!offline_ || config_.control.offline)) start_control();
   uint32_t i = 0;
   unsigned lcore;
   RTE_LCORE_FOREACH_WORKER(lcore) {
@@ -229,6 +261,8 @@ void Runtime::start_metrics() {
   src.scripts = scripts_.get();
   src.classifiers = classifiers_.get();
   src.names = config_.classify.ndpi.enabled ? names_.get() : nullptr;
+  src.alerts = alerts_.get();
+  src.hosts = hosts_.get();
   try {
     metrics_ = std::make_unique<Metrics>(config_.metrics, src);
   } catch (const MetricsListenError& e) {
@@ -237,6 +271,89 @@ void Runtime::start_metrics() {
     return;
   }
   std::fprintf(stderr, "loupe: metrics: %s\n", metrics_->url().c_str());
+}
+
+void Runtime::start_control() {
+  MetricsSources src;
+  src.config = &config_;
+  src.workers = &workers_;
+  src.ports = &ports_;
+  src.source = source_.get();
+  src.dispatcher = dispatcher_.get();
+  src.records = writer_.get();
+  src.scripts = scripts_.get();
+  src.classifiers = classifiers_.get();
+  // Lifting a quarantine builds the script set again, as SIGHUP does.
+  control_ = std::make_unique<ControlService>(config_, src, [this] { reload(); });
+  std::fprintf(stderr, "loupe: control socket: %s\n", control_->path().c_str());
+}
+
+void Runtime::merge_hosts() {
+  for (auto& w : workers_) {
+    HostAccounting* acc = w->hosts();
+    if (acc == nullptr) continue;
+    HostPartial* p = acc->mailbox().take();
+    if (p == nullptr) continue;
+    if (hosts_) hosts_->merge(*p);
+    p->clear();
+    acc->mailbox().give_back(p);
+  }
+}
+
+void Runtime::control_tick(uint64_t now_ns) {
+  merge_hosts();
+  const uint64_t now_s = now_ns / 1'000'000'000ULL;
+  if (now_s <= control_second_) return;
+  if (control_second_ == 0) {  // the first packet: periods start from here
+    control_second_ = now_s;
+    return;
+  }
+  if (hosts_) hosts_->expire(now_ns);
+  const uint8_t hooked = scripts_->control_granularities();
+  // Each granularity runs once for the latest boundary crossed: a capture
+  // that jumps forward does not replay every second it skipped.
+  for (int g = 0; g < kGranularities; g++) {
+    if (!(hooked & (1u << g))) continue;
+    const uint64_t b = now_s - now_s % kGranularitySeconds[g];
+    if (b > control_second_) scripts_->run_control(static_cast<Granularity>(g), b, false);
+  }
+  control_second_ = now_s;
+}
+
+void Runtime::final_control_runs() {
+  merge_hosts();
+  const uint8_t hooked = scripts_->control_granularities();
+  for (int g = 0; g < kGranularities; g++) {
+    if (!(hooked & (1u << g))) continue;
+    const uint64_t b = control_second_ - control_second_ % kGranularitySeconds[g];
+    scripts_->run_control(static_cast<Granularity>(g), b, true);
+  }
+  alerts_->flush();
+}
+
+InterfaceStats Runtime::interface_stats() const {
+  InterfaceStats s;
+  s.epoch = control_second_;
+  for (const auto& w : workers_) {
+    const WorkerCounters& c = w->counters();
+    const FlowTableCounters& f = w->flows().counters();
+    InterfaceStats::Worker ws;
+    ws.packets = c.rx_packets.get();
+    ws.bytes = c.rx_bytes.get();
+    ws.flows = f.active.get();
+    ws.drops = c.record_drops.get();
+    const double busy = static_cast<double>(c.busy_polls.get());
+    const double all = busy + static_cast<double>(c.idle_polls.get());
+    ws.busy_ratio = all > 0 ? busy / all : 0;
+    s.packets += ws.packets;
+    s.bytes += ws.bytes;
+    s.malformed += c.malformed.get();
+    s.flows += ws.flows;
+    s.new_flows += f.created.get();
+    s.workers.push_back(ws);
+  }
+  if (dispatcher_) s.drops_ring_full = dispatcher_->ring_drops();
+  return s;
 }
 
 void Runtime::drain_records() {
@@ -265,7 +382,7 @@ bool Runtime::on_signal(int sig) {
     // logrotate: every line written so far is in the old file.
     drain_records();
     writer_->flush();
-    const bool ok = writer_->reopen() && scripts_->reopen_alerts();
+    const bool ok = writer_->reopen() && scripts_->reopen_alerts();  // the alert pipeline's sinks
     std::fprintf(stderr, "loupe: SIGUSR1: output files %s\n",
                  ok ? "reopened" : "could not be reopened; writing goes on in the old ones");
     return false;
@@ -305,6 +422,7 @@ void Runtime::stop_workers() {
   for (;;) {
     drain_records();
     scripts_->poll(workers_);  // offline, workers wait on a full alert ring
+    merge_hosts();             // each worker hands over its last partial before done()
     bool all = true;
     for (auto& w : workers_) all &= w->done();
     if (all) break;
@@ -313,6 +431,8 @@ void Runtime::stop_workers() {
   rte_eal_mp_wait_lcore();
   drain_records();
   writer_->flush();
+  scripts_->poll(workers_);  // the last flow alerts, before the control runs read them
+  if (offline_) final_control_runs();
   classifiers_->shutdown(workers_);
   scripts_->shutdown(workers_);
 }
@@ -326,7 +446,9 @@ void Runtime::control_loop_offline() {
       reading = false;  // what is read is finished; nothing more is read
     classifiers_->poll(workers_);
     scripts_->poll(workers_);
+    control_tick(source_->clock_ns());
     if (metrics_) metrics_->poll();
+    if (control_) control_->poll();
     bool progressed = false;
     if (dispatcher_->pending()) {
       progressed = dispatcher_->flush();
@@ -359,7 +481,11 @@ void Runtime::control_loop_live() {
     if (int sig = signals_.poll(); sig != 0 && on_signal(sig)) break;
     classifiers_->poll(workers_);
     scripts_->poll(workers_);
+    control_tick(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()));
     if (metrics_) metrics_->poll();
+    if (control_) control_->poll();
     bool progressed = false;
     for (const OpenPort& p : ports_) {
       if (!p.dispatched) continue;
@@ -405,7 +531,8 @@ int Runtime::run() {
   in.dispatcher_drops = dispatcher_ ? dispatcher_->ring_drops() : 0;
   in.records_written = writer_->written();
   in.scripts = scripts_->active();
-  in.alerts_written = scripts_->alerts_written();
+  for (const AlertSinkCounters& sink : alerts_->counters().sinks)
+    if (sink.sink == "file") in.alerts_written = sink.written;
   in.startup_ms = startup_ms;
   in.first_packet_ms = first_packet_ms_.value_or(-1);
   in.eal_memory_mb = plan_.memory_mb;
@@ -416,6 +543,7 @@ int Runtime::run() {
   if (config_.output.jemalloc_stats) malloc_stats_print(nullptr, nullptr, nullptr);
 
   const bool input_errors = source_ && !source_->stats().errors.empty();
+  control_.reset();
   metrics_.reset();
   workers_.clear();
   close_ports(ports_);

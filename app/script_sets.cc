@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "engine/classify/ndpi_detector.h"
+#include "engine/host/host_table.h"
 #include "lua/supervisor.h"
 #include "lua/watchdog.h"
 #include "lua/worker_scripts.h"
@@ -58,17 +59,36 @@ GenerationResult ScriptSets::build(const Config& config, bool offline, const Ndp
   return build_generation(in);
 }
 
+ScriptSets::Built ScriptSets::build_all(const Config& config, bool offline,
+                                        const NdpiModule* names, uint32_t number,
+                                        ControlServices* services, ControlState* state) {
+  Built b;
+  b.result = build(config, offline, names, number);
+  if (!b.result.generation) return b;
+  b.control = ControlScripts::build(b.result.generation, services, state, &b.result.errors,
+                                    &b.result.warnings);
+  if (!b.result.errors.empty()) {
+    b.result.generation.reset();
+    b.control.reset();
+  }
+  return b;
+}
+
 std::vector<std::string> ScriptSets::check(const Config& config, bool offline) {
   if (!config.lua.enabled) return {};
   // L7 gates name nDPI protocols: the check resolves them as a run would.
   const NdpiModule names(config.classify.ndpi);
-  return build(config, offline, &names, 1).errors;
+  ControlServices services;
+  ControlState state;
+  return build_all(config, offline, &names, 1, &services, &state).result.errors;
 }
 
 ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* names)
     : names_(names), offline_(offline), hard_worker_ms_(config.lua.budget.hard_worker_ms) {
+  services_.offline = offline;
   if (!config.lua.enabled) return;
-  GenerationResult r = build(config, offline, names, number_);
+  Built b = build_all(config, offline, names, number_, &services_, &control_state_);
+  GenerationResult& r = b.result;
   print_lines(r.warnings, "lua: warning: ");
   if (!r.errors.empty()) {
     if (lua_exit_on_load_error(config.lua, offline)) {
@@ -84,6 +104,7 @@ ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* nam
   // comes first.
   summary_ = generation_summary(r);
   generation_ = r.generation;
+  control_pending_ = std::move(b.control);
   reloads_.loaded();
 }
 
@@ -99,11 +120,15 @@ void ScriptSets::watch(Worker& w) {
 
 void ScriptSets::attach(std::vector<std::unique_ptr<Worker>>& workers,
                         std::vector<rte_ring*> alerts, std::vector<rte_ring*> logs,
-                        const std::string& alert_file) {
+                        AlertPipeline* pipeline, HostTable* hosts) {
   alert_rings_ = std::move(alerts);
   log_rings_ = std::move(logs);
   offers_.assign(workers.size(), nullptr);
-  writer_ = std::make_unique<AlertWriter>(alert_file, names_);
+  pipeline_ = pipeline;
+  hosts_ = hosts;
+  services_.alerts = pipeline;
+  services_.hosts = hosts;
+  control_ = std::move(control_pending_);
   watchdog_ = std::make_unique<Watchdog>([](const std::string& vm) {
     std::fprintf(stderr, "loupe: lua: %s: a call is stuck inside a C function\n", vm.c_str());
   });
@@ -132,14 +157,18 @@ void ScriptSets::reload(const Config& config) {
     return;
   }
   hard_worker_ms_ = config.lua.budget.hard_worker_ms;
-  building_ = std::async(std::launch::async, [c = config, o = offline_, n = names_,
-                                              g = number_ + 1] { return build(c, o, n, g); });
+  building_ = std::async(std::launch::async,
+                         [c = config, o = offline_, n = names_, g = number_ + 1,
+                          sv = &services_, st = &control_state_] {
+                           return build_all(c, o, n, g, sv, st);
+                         });
 }
 
 void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
   if (building_.valid() &&
       building_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-    GenerationResult r = building_.get();
+    Built b = building_.get();
+    GenerationResult& r = b.result;
     print_lines(r.warnings, "lua: warning: ");
     if (!r.errors.empty()) {
       reloads_.failed();
@@ -175,6 +204,8 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
         reloads_.succeeded();
         generation_ = r.generation;
         supervisor_ = std::move(supervisor);
+        control_ = std::move(b.control);  // the old control VM's teardown runs here
+        release_removed_scripts();
         std::fprintf(stderr, "loupe: reload: %s\n", generation_summary(r).c_str());
         for (size_t i = 0; i < workers.size(); i++) {
           if (built[i]) watchdog_->watch(built[i]->watch(), hard_worker_ms_);
@@ -197,12 +228,38 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
   drain();
 }
 
+void ScriptSets::release_removed_scripts() {
+  if (pipeline_ == nullptr) return;
+  std::set<std::string> keep;
+  if (generation_)
+    for (const FlowScriptSpec& s : generation_->scripts) keep.insert(s.key);
+  if (control_)
+    for (const ControlScriptInfo& s : control_->scripts())
+      if (s.active) keep.insert(s.key);
+  // Engaged alerts of a script that is gone (or disabled) end.
+  pipeline_->release_scripts_not_in(keep, last_when_ns_);
+  for (auto it = control_state_.scripts.begin(); it != control_state_.scripts.end();)
+    it = keep.count(it->first) ? std::next(it) : control_state_.scripts.erase(it);
+}
+
+void ScriptSets::run_control(Granularity g, uint64_t when, bool final) {
+  last_when_ns_ = when * 1'000'000'000ULL;
+  if (control_) control_->run(g, when, final);
+}
+
 void ScriptSets::drain() {
   AlertRecord a;
   bool wrote = false;
   for (rte_ring* r : alert_rings_)
     while (rte_ring_sc_dequeue_elem(r, &a, sizeof(a)) == 0) {
-      writer_->write(a);
+      if (hosts_ != nullptr) {
+        // host.score() counts the flow alerts of the last minute on both ends.
+        const uint16_t vlan = a.key.vlan[1] ? a.key.vlan[1] : a.key.vlan[0];
+        hosts_->add_flow_alert(make_host_key(a.key.addr[0], a.key.ip_version, vlan),
+                               make_host_key(a.key.addr[1], a.key.ip_version, vlan), a.score,
+                               a.time_ns);
+      }
+      if (pipeline_ != nullptr) pipeline_->submit(a);
       wrote = true;
     }
   LogLine l;
@@ -210,12 +267,13 @@ void ScriptSets::drain() {
     while (rte_ring_sc_dequeue_elem(r, &l, sizeof(l)) == 0)
       std::fprintf(stderr, "%.*s\n", static_cast<int>(l.len), l.text);
   // Alerts reach the file as soon as they arrive; an idle turn costs no call.
-  if (wrote) writer_->flush();
+  if (wrote && pipeline_ != nullptr) pipeline_->flush();
 }
 
 void ScriptSets::shutdown(std::vector<std::unique_ptr<Worker>>& workers) {
   if (watchdog_) watchdog_->stop();
   drain();
+  control_.reset();  // its teardown() runs while the pipeline and host table exist
   for (size_t i = 0; i < workers.size(); i++) {
     retire(workers[i]->scripts_handover().take_retired());
     delete offers_[i];

@@ -4,20 +4,24 @@
 // boundaries, destroys the VMs workers give back (their teardown runs
 // here), and runs the watchdog that hard-stops runaway calls and the
 // supervisor that suspends scripts over budget. It also drains the
-// workers' alert and log rings into the alert file and the log.
+// workers' alert and log rings into the alert pipeline and the log, and
+// holds the control VM (host/, network/ and periodic/ scripts) of the
+// running generation, built and replaced with it.
 #pragma once
 
 #include <array>
 #include <future>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "app/reload_stats.h"
 #include "config/config.h"
-#include "engine/control/alert_writer.h"
+#include "engine/control/alert_pipeline.h"
 #include "engine/worker/worker.h"
+#include "lua/control_scripts.h"
 #include "lua/generation.h"
 
 namespace loupe {
@@ -55,8 +59,10 @@ class ScriptSets {
 
   // Before the workers run: builds and gives each its VM, and starts the
   // watchdog. `alerts` and `logs` are the workers' rings, read by drain().
+  // `pipeline` takes every alert; `hosts` (may be null) is what host/ and
+  // network/ scripts read. Both outlive this object.
   void attach(std::vector<std::unique_ptr<Worker>>& workers, std::vector<rte_ring*> alerts,
-              std::vector<rte_ring*> logs, const std::string& alert_file);
+              std::vector<rte_ring*> logs, AlertPipeline* pipeline, HostTable* hosts);
 
   // SIGHUP: starts rebuilding the set (unless one is being built).
   void reload(const Config& config);
@@ -71,9 +77,14 @@ class ScriptSets {
   // SIGUSR1: drains what the rings hold into the old file, then reopens it.
   bool reopen_alerts() {
     drain();
-    return writer_ == nullptr || writer_->reopen();
+    return pipeline_ == nullptr || pipeline_->reopen();
   }
-  uint64_t alerts_written() const { return writer_ ? writer_->written() : 0; }
+  // The control VM: the granularities its scripts hook (bit per
+  // Granularity), and one run of them (§3.5).
+  uint8_t control_granularities() const { return control_ ? control_->granularities() : 0; }
+  void run_control(Granularity g, uint64_t when, bool final);
+  const ControlScripts* control() const { return control_.get(); }
+  ControlServices& control_services() { return services_; }
   // For the metrics: the running generation (null: none), its number, the
   // reloads, and the counters of the VMs already destroyed.
   const std::shared_ptr<const Generation>& generation() const { return generation_; }
@@ -85,9 +96,17 @@ class ScriptSets {
   static std::vector<std::string> check(const Config& config, bool offline);
 
  private:
+  struct Built {
+    GenerationResult result;
+    std::unique_ptr<ControlScripts> control;
+  };
   static GenerationResult build(const Config& config, bool offline, const NdpiModule* names,
                                 uint32_t number);
+  // The generation and its control VM (errors in either reject the set).
+  static Built build_all(const Config& config, bool offline, const NdpiModule* names,
+                         uint32_t number, ControlServices* services, ControlState* state);
   void drain();
+  void release_removed_scripts();
   void watch(Worker& w);
   // Destroys a VM a worker gave back (teardown runs here), keeping its counts.
   void retire(std::unique_ptr<WorkerScripts>* vm);
@@ -96,13 +115,19 @@ class ScriptSets {
   bool offline_;
   uint32_t number_ = 1;
   std::shared_ptr<const Generation> generation_;
-  std::future<GenerationResult> building_;
+  std::future<Built> building_;
   std::unique_ptr<Watchdog> watchdog_;
   std::unique_ptr<Supervisor> supervisor_;
   std::vector<std::unique_ptr<WorkerScripts>*> offers_;
   std::vector<rte_ring*> alert_rings_;
   std::vector<rte_ring*> log_rings_;
-  std::unique_ptr<AlertWriter> writer_;
+  AlertPipeline* pipeline_ = nullptr;
+  HostTable* hosts_ = nullptr;
+  ControlServices services_;
+  ControlState control_state_;
+  std::unique_ptr<ControlScripts> control_;
+  std::unique_ptr<ControlScripts> control_pending_;  // built at start, adopted in attach()
+  uint64_t last_when_ns_ = 0;  // the control clock at the last run (release records' time)
   uint32_t hard_worker_ms_ = 20;
   uint64_t last_supervise_ns_ = 0;
   std::string summary_;  // the start's generation line

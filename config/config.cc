@@ -17,12 +17,19 @@ void describe(config::Section<Config>& s) {
   s.list("ports", &Config::ports)
       .help("Capture ports. Leave it empty when packets come from pcap files (-r).");
   s.section("flow", &Config::flow).help("The per-worker flow tables.");
+  s.section("stream", &Config::stream).help("TCP stream reassembly for parsers, HTTP, bodies.");
   s.section("classify", &Config::classify).help("Naming each flow's application.");
   s.section("output", &Config::output).help("What the control core writes.");
   s.section("alerts", &Config::alerts).help("Alerts raised by scripts, and where they go.");
+  s.section("hosts", &Config::hosts)
+      .help("The host table: per host and per local network traffic for host/ and network/ "
+            "scripts.");
   s.section("metrics", &Config::metrics)
       .help("The Prometheus endpoint: counters of ports, workers, flows and scripts.");
   s.section("lua", &Config::lua).help("Lua flow scripts run by the workers.");
+  s.section("control", &Config::control)
+      .help("The control socket of a running instance (loupe status, loupe scripts).");
+  s.section("paths", &Config::paths).help("Where loupe keeps its runtime state.");
   s.field("local_networks", &Config::local_networks)
       .help(
           "Networks counted as local: flow.direction(), flow.is_unicast() and the local_only "

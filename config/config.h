@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/control_config.h"
 #include "config/net_types.h"
 #include "config/schema_fwd.h"
 #include "dpdk/dpdk_config.h"
@@ -16,6 +17,8 @@
 #include "engine/control/metrics_config.h"
 #include "engine/control/output_config.h"
 #include "engine/flow/flow_config.h"
+#include "engine/stream/stream_config.h"
+#include "engine/host/hosts_config.h"
 #include "engine/worker/worker_config.h"
 #include "lua/lua_config.h"
 
@@ -26,11 +29,15 @@ struct Config {
   DpdkConfig dpdk;
   std::vector<PortConfig> ports;
   FlowConfig flow;
+  StreamConfig stream;
   ClassifyConfig classify;
   OutputConfig output;
   AlertsConfig alerts;
+  HostsConfig hosts;
   MetricsConfig metrics;
   LuaConfig lua;
+  ControlConfig control;
+  PathsConfig paths;
   // Locality of flows for scripts: flow.direction(), local_only gates.
   std::vector<Cidr> local_networks;
   std::vector<ClassifierRuleConfig> classifiers;

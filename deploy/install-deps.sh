@@ -12,7 +12,7 @@ build_pkgs=(
   libcli11-dev libfmt-dev libssl-dev
 )
 test_pkgs=(
-  tshark tcpreplay libndpi-bin iproute2 procps valgrind prometheus
+  tshark tcpreplay libndpi-bin iproute2 procps valgrind prometheus lua5.3
 )
 
 missing=()

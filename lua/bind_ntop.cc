@@ -116,6 +116,7 @@ void add_ntop(lua_State* L, ScriptHost* h) {
   set_fn(L, h, "traceEvent", n_trace_event);
   set_fn(L, h, "verboseTrace", n_verbose_trace);
   set_fn(L, h, "isShuttingDown", n_is_shutting_down);
+  add_cache(L, h);
 }
 
 void add_loupe(lua_State* L, ScriptHost* h) {

@@ -3,6 +3,7 @@
 #include <lua.hpp>
 #include <string>
 
+#include "lua/lua53.h"
 #include "lua/script_host.h"
 
 namespace loupe {
@@ -146,8 +147,10 @@ int l_require(lua_State* L) {
   lua_pushlightuserdata(L, h);  // "loading" mark
   lua_setfield(L, modules, name.c_str());
   push_env(*h, h->script, false);
-  std::string err;
-  if (!compile_script(*h, -1, *source, path, &err)) {
+  std::string err, translated;
+  std::string_view code;
+  if (!lua53_prepare(*source, path, &translated, &code, &err) ||  // 5.3 operators (§9.3)
+      !compile_script(*h, -1, code, path, &err)) {
     lua_pushnil(L);
     lua_setfield(L, modules, name.c_str());
     lua_pushstring(L, err.c_str());
@@ -187,7 +190,14 @@ int load_set_file(lua_State* L, ScriptHost* h, const char* fn, std::string_view 
     raise_error(L, ErrorKind::kSandbox, "binary chunks are not allowed");
   }
   const std::string chunk = "@" + std::string(path);
-  if (luaL_loadbuffer(L, source->data(), source->size(), chunk.c_str()) != 0) {
+  std::string err, translated;
+  std::string_view code;
+  if (!lua53_prepare(*source, path, &translated, &code, &err)) {  // 5.3 operators (§9.3)
+    lua_pushnil(L);
+    lua_pushlstring(L, err.data(), err.size());
+    return 2;
+  }
+  if (luaL_loadbuffer(L, code.data(), code.size(), chunk.c_str()) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;

@@ -6,6 +6,7 @@
 #include <lua.hpp>
 #include <string>
 
+#include "lua/lua53.h"
 #include "lua/script_host.h"
 
 namespace loupe {
@@ -40,6 +41,85 @@ constexpr CallbackName kCallbacks[] = {
 constexpr std::pair<const char*, uint8_t> kL4Names[] = {{"tcp", 6},     {"udp", 17},   {"icmp", 1},
                                                         {"icmpv6", 58}, {"sctp", 132}, {"gre", 47},
                                                         {"esp", 50},    {"igmp", 2}};
+
+// Deep copy of the table at `src` into the table at `dst` (depth-bounded).
+void deep_copy(lua_State* L, int src, int dst, int depth) {
+  lua_pushnil(L);
+  while (lua_next(L, src) != 0) {
+    lua_pushvalue(L, -2);
+    if (lua_istable(L, -2) && depth < 16) {
+      lua_newtable(L);
+      deep_copy(L, lua_gettop(L) - 2, lua_gettop(L), depth + 1);
+    } else {
+      lua_pushvalue(L, -2);
+    }
+    lua_rawset(L, dst);
+    lua_pop(L, 1);
+  }
+}
+
+}  // namespace
+
+int build_script_config(ScriptHost& h, int mod, const LuaScriptConfig* cfg,
+                        std::vector<std::string>& warnings) {
+  lua_State* L = h.L();
+  lua_newtable(L);
+  const int conf = lua_gettop(L);
+  if (mod != 0) {
+    lua_pushstring(L, "default_value");
+    lua_rawget(L, mod);
+    if (lua_istable(L, -1)) deep_copy(L, lua_gettop(L), conf, 0);
+    lua_pop(L, 1);
+  }
+  if (cfg != nullptr) {
+    for (const std::string& pair : cfg->config) {
+      const size_t eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        warnings.push_back("lua.script_config.\"" + cfg->script + "\": config entry '" + pair +
+                           "' is not name=value (ignored)");
+        continue;
+      }
+      const std::string name = pair.substr(0, eq), value = pair.substr(eq + 1);
+      // Walk (and make) the nested tables of a dotted name.
+      lua_pushvalue(L, conf);
+      size_t at = 0;
+      for (size_t dot; (dot = name.find('.', at)) != std::string::npos; at = dot + 1) {
+        const std::string part = name.substr(at, dot - at);
+        lua_getfield(L, -1, part.c_str());
+        if (!lua_istable(L, -1)) {
+          lua_pop(L, 1);
+          lua_newtable(L);
+          lua_pushvalue(L, -1);
+          lua_setfield(L, -3, part.c_str());
+        }
+        lua_remove(L, -2);
+      }
+      // The value: JSON when it parses, else the text as written.
+      lua_rawgeti(L, LUA_REGISTRYINDEX, h.ref_json);
+      lua_getfield(L, -1, "decode");
+      lua_remove(L, -2);
+      lua_pushlstring(L, value.data(), value.size());
+      lua_call(L, 1, 2);
+      const bool whole = lua_tonumber(L, -1) == static_cast<double>(value.size() + 1);
+      lua_pop(L, 1);
+      if (lua_isnil(L, -1) || !whole) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value.data(), value.size());
+      }
+      lua_setfield(L, -2, name.substr(at).c_str());
+      lua_pop(L, 1);
+    }
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+const LuaScriptConfig* script_config_of(const Generation& g, const std::string& key) {
+  for (const LuaScriptConfig& c : g.config.script_config)
+    if (c.script == key) return &c;
+  return nullptr;
+}
+
+namespace {
 
 struct Loader {
   ScriptHost& h;
@@ -262,73 +342,9 @@ struct Loader {
     return any;
   }
 
-  // Deep copy of the table at `src` into the table at `dst` (depth-bounded).
-  void deep_copy(int src, int dst, int depth) {
-    lua_pushnil(L);
-    while (lua_next(L, src) != 0) {
-      lua_pushvalue(L, -2);
-      if (lua_istable(L, -2) && depth < 16) {
-        lua_newtable(L);
-        deep_copy(lua_gettop(L) - 2, lua_gettop(L), depth + 1);
-      } else {
-        lua_pushvalue(L, -2);
-      }
-      lua_rawset(L, dst);
-      lua_pop(L, 1);
-    }
-  }
-
-  // script_config: default_value, with the configured "name=value" pairs
-  // merged over it. Leaves the table's reference in refs.conf.
   void build_conf(int i, int mod, const LuaScriptConfig* cfg, ScriptRefs& refs) {
-    lua_newtable(L);
-    const int conf = lua_gettop(L);
-    if (mod != 0) {
-      rawfield(mod, "default_value");
-      if (lua_istable(L, -1)) deep_copy(lua_gettop(L), conf, 0);
-      lua_pop(L, 1);
-    }
-    if (cfg != nullptr) {
-      for (const std::string& pair : cfg->config) {
-        const size_t eq = pair.find('=');
-        if (eq == std::string::npos || eq == 0) {
-          out.warnings.push_back("lua.script_config.\"" + cfg->script + "\": config entry '" +
-                                 pair + "' is not name=value (ignored)");
-          continue;
-        }
-        const std::string name = pair.substr(0, eq), value = pair.substr(eq + 1);
-        // Walk (and make) the nested tables of a dotted name.
-        lua_pushvalue(L, conf);
-        size_t at = 0;
-        for (size_t dot; (dot = name.find('.', at)) != std::string::npos; at = dot + 1) {
-          const std::string part = name.substr(at, dot - at);
-          lua_getfield(L, -1, part.c_str());
-          if (!lua_istable(L, -1)) {
-            lua_pop(L, 1);
-            lua_newtable(L);
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, part.c_str());
-          }
-          lua_remove(L, -2);
-        }
-        // The value: JSON when it parses, else the text as written.
-        lua_rawgeti(L, LUA_REGISTRYINDEX, h.ref_json);
-        lua_getfield(L, -1, "decode");
-        lua_remove(L, -2);
-        lua_pushlstring(L, value.data(), value.size());
-        lua_call(L, 1, 2);
-        const bool whole = lua_tonumber(L, -1) == static_cast<double>(value.size() + 1);
-        lua_pop(L, 1);
-        if (lua_isnil(L, -1) || !whole) {
-          lua_pop(L, 1);
-          lua_pushlstring(L, value.data(), value.size());
-        }
-        lua_setfield(L, -2, name.substr(at).c_str());
-        lua_pop(L, 1);
-      }
-    }
     (void)i;
-    refs.conf = luaL_ref(L, LUA_REGISTRYINDEX);
+    refs.conf = build_script_config(h, mod, cfg, out.warnings);
   }
 
   const LuaScriptConfig* config_of(const std::string& key) const {
@@ -348,8 +364,10 @@ struct Loader {
     const int env = lua_gettop(L);
     lua_pushvalue(L, env);
     refs.env = luaL_ref(L, LUA_REGISTRYINDEX);
-    std::string err;
-    if (!compile_script(h, env, f.content, f.path, &err)) {
+    std::string err, translated;
+    std::string_view code;
+    if (!lua53_prepare(f.content, f.path, &translated, &code, &err) ||  // 5.3 operators (§9.3)
+        !compile_script(h, env, code, f.path, &err)) {
       out.errors.push_back(err);
       lua_settop(L, base);
       return;

@@ -29,6 +29,13 @@ void load_flow_scripts(ScriptHost& h, LoadReport& out);
 // error of kind limit.
 void assign_slots(std::vector<FlowScriptSpec>& specs, std::vector<std::string>& errors);
 
+// script_config of one script (§2.10): the module's default_value (module
+// table at stack index `mod`, 0 for none) deep-copied, with the configured
+// "name=value" pairs merged over it. Returns the table's registry reference.
+int build_script_config(ScriptHost& h, int mod, const LuaScriptConfig* cfg,
+                        std::vector<std::string>& warnings);
+const LuaScriptConfig* script_config_of(const Generation& g, const std::string& key);
+
 // Calls teardown() of every module that has one (unload context), each
 // under lua.budget.load_ms.
 void run_teardowns(ScriptHost& h);

@@ -59,6 +59,24 @@ void describe(config::Section<LuaLogConfig>& s) {
           "dropped and counted.");
 }
 
+void describe(config::Section<LuaCacheConfig>& s) {
+  s.field("max_bytes", &LuaCacheConfig::max_bytes)
+      .range(uint64_t{1} << 20, uint64_t{64} << 30)
+      .help(
+          "Size cap of the ntop.* cache store, bytes: keys, values, and 32 bytes per key and 8 "
+          "per hash field, list item or set member. Writes past it are refused (false).");
+  s.field("snapshot_ms", &LuaCacheConfig::snapshot_ms)
+      .range(1, 60'000)
+      .help(
+          "Worker VMs read the cache from a snapshot republished at most this often (ms) when "
+          "the store changed; a worker sees its own writes at the next one.");
+  s.field("queue_size", &LuaCacheConfig::queue_size)
+      .range(16, 1u << 20)
+      .help(
+          "Per-worker ring of queued cache writes, in 128-byte slots (rounded up to a power of "
+          "two); a short write takes one. A write finding it full returns false and is counted.");
+}
+
 void describe(config::Section<LuaScriptConfig>& s) {
   s.field("script", &LuaScriptConfig::script)
       .help("Script key, e.g. \"flow/dns_tunnel\"; a key naming no script is a load warning.");
@@ -106,6 +124,7 @@ void describe(config::Section<LuaConfig>& s) {
       .help("Soft memory cap of each worker VM, bytes; allocations may overdraw it by 25%.");
   s.section("budget", &LuaConfig::budget).help("CPU budgets of script calls.");
   s.section("log", &LuaConfig::log).help("Script log lines.");
+  s.section("cache", &LuaConfig::cache).help("The ntop.* cache store.");
   s.list("script_config", &LuaConfig::script_config)
       .help("Per-script settings: enable or disable, periodic interval, configuration values.");
   s.check("jit is off unless LuaJIT can interrupt compiled code", {"jit"},

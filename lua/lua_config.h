@@ -39,6 +39,15 @@ struct LuaLogConfig {
   bool operator==(const LuaLogConfig&) const = default;
 };
 
+// The ntop.* cache store (contract §4.4.3; lua/cache_store.h).
+struct LuaCacheConfig {
+  uint64_t max_bytes = uint64_t{64} << 20;  // keys, values and per-item overheads
+  uint32_t snapshot_ms = 100;               // most frequent republication for workers
+  uint32_t queue_size = 4096;               // 128-byte slots per worker's write ring
+
+  bool operator==(const LuaCacheConfig&) const = default;
+};
+
 // One script's settings. The contract spells this as a map keyed by script
 // key; the schema has no free-form maps, so it is a list of items naming
 // their script, and `config` holds "name=value" pairs (value parsed as JSON
@@ -61,6 +70,7 @@ struct LuaConfig {
   uint64_t memory_limit = uint64_t{128} << 20;  // soft cap per worker VM, bytes
   LuaBudgetConfig budget;
   LuaLogConfig log;
+  LuaCacheConfig cache;
   std::vector<LuaScriptConfig> script_config;
 
   bool operator==(const LuaConfig&) const = default;
@@ -87,6 +97,7 @@ inline std::string lua_scripts_dir(const LuaConfig& c) {
 
 void describe(config::Section<LuaBudgetConfig>& s);
 void describe(config::Section<LuaLogConfig>& s);
+void describe(config::Section<LuaCacheConfig>& s);
 void describe(config::Section<LuaScriptConfig>& s);
 void describe(config::Section<LuaConfig>& s);
 

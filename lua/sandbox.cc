@@ -7,6 +7,7 @@
 #include <cstring>
 #include <lua.hpp>
 
+#include "lua/lua53_lib.h"
 #include "lua/script_host.h"
 
 namespace loupe {
@@ -254,6 +255,7 @@ void install_sandbox(ScriptHost& h) {
   lua_setfield(L, -2, "_VERSION");
   add_base(L, &h);
   add_require(L, &h);
+  add_lua53(L, &h);  // 5.3 operator helpers and libraries (§9.3)
   h.ref_base = make_ref(L);
 
   // The shared read-only empty table of flow.http() and friends.
@@ -287,9 +289,21 @@ void install_sandbox(ScriptHost& h) {
   lua_newtable(L);
   add_loupe(L, &h);
   lua_setfield(L, -2, "loupe");
-  for (const char* ns : {"host", "network", "interface"}) {
-    lua_newtable(L);  // not served in worker VMs yet: every name reads as nil
-    lua_setfield(L, -2, ns);
+  // host, network and interface are served in the control VM; in worker
+  // VMs every name reads as nil (with the §1.5 warning).
+  lua_newtable(L);
+  if (h.control != nullptr) add_host(L, &h);
+  lua_setfield(L, -2, "host");
+  lua_newtable(L);
+  if (h.control != nullptr) add_network(L, &h);
+  lua_setfield(L, -2, "network");
+  lua_newtable(L);
+  if (h.control != nullptr) add_interface(L, &h);
+  lua_setfield(L, -2, "interface");
+  if (h.control != nullptr) {
+    lua_getfield(L, -1, "ntop");
+    add_ntop_control(L, &h);
+    lua_pop(L, 1);
   }
   h.ref_ns = make_ref(L);
 }

@@ -17,10 +17,12 @@ int install_protected(lua_State* L) {
 }
 }  // namespace
 
-ScriptHost::ScriptHost(std::string vm_name, const Generation& g, LogSink* sink)
+ScriptHost::ScriptHost(std::string vm_name, const Generation& g, LogSink* sink,
+                       ControlCall* control_call)
     : vm(vm_name, g.config.memory_limit),
       log(vm_name, g.config.log.lines_per_minute, sink != nullptr ? sink : &stderr_log_sink()),
-      gen(g) {
+      gen(g),
+      control(control_call) {
   scratch.reserve(16 * 1024 + 64);
   if (lua_cpcall(vm.L(), install_protected, this) != 0) {
     const char* msg = lua_tostring(vm.L(), -1);

@@ -20,6 +20,10 @@ struct lua_State;
 
 namespace loupe {
 
+struct CacheAccess;
+
+struct ControlCall;
+
 // Registry references a VM keeps per script file.
 struct ScriptRefs {
   std::array<int, kHookCount> hooks;
@@ -32,7 +36,10 @@ struct ScriptRefs {
 
 class ScriptHost {
  public:
-  ScriptHost(std::string vm_name, const Generation& gen, LogSink* log);
+  // `control` is set for the control VM: its host, network and interface
+  // namespaces are served (lua/control_scripts.h).
+  ScriptHost(std::string vm_name, const Generation& gen, LogSink* log,
+             ControlCall* control = nullptr);
   ~ScriptHost();
   ScriptHost(const ScriptHost&) = delete;
   ScriptHost& operator=(const ScriptHost&) = delete;
@@ -57,6 +64,10 @@ class ScriptHost {
 
   AlertSink* alerts = nullptr;
   uint16_t worker = 0;
+  // The ntop.* cache store as this VM reaches it (lua/cache_store.h); set
+  // by the owner of the store. Null: reads miss and writes return false.
+  CacheAccess* cache = nullptr;
+  ControlCall* control = nullptr;  // the control VM's call state; null in worker VMs
 
   // Registry references made by install_sandbox().
   int ref_empty = -2;            // the shared read-only empty table
@@ -125,7 +136,13 @@ void add_flow(lua_State* L, ScriptHost* h);          // bind_flow.cc: scalar acc
 void add_flow_tables(lua_State* L, ScriptHost* h);   // bind_flow_tables.cc
 void add_flow_actions(lua_State* L, ScriptHost* h);  // bind_flow_actions.cc
 void add_ntop(lua_State* L, ScriptHost* h);          // bind_ntop.cc: the ntop subset
+void add_cache(lua_State* L, ScriptHost* h);         // bind_cache.cc: the ntop cache family
 void add_loupe(lua_State* L, ScriptHost* h);         // bind_ntop.cc: loupe.*
+// The control VM only (h->control set):
+void add_host(lua_State* L, ScriptHost* h);       // bind_host.cc: host.*
+void add_network(lua_State* L, ScriptHost* h);    // bind_network.cc: network.*
+void add_interface(lua_State* L, ScriptHost* h);  // bind_interface.cc: interface.*
+void add_ntop_control(lua_State* L, ScriptHost* h);  // bind_interface.cc: control-only ntop.*
 void push_json_module(lua_State* L, ScriptHost* h);  // bind_json.cc
 // Encodes the value at `idx` as JSON into `out` (string keys or sequences,
 // depth <= max_depth, at most max_bytes). False with `*why` otherwise.

@@ -38,6 +38,8 @@ std::string sha256_hex(const ScriptSet& set, std::string_view extra) {
     feed(content);
   }
   feed(extra);
+  // Only a set with quarantined files feeds more: other sets keep their hash.
+  for (const std::string& key : set.quarantined) feed("quarantined:" + key);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
@@ -59,6 +61,21 @@ void index_flow(ScriptSet& set) {
     if (name.find('/') != std::string::npos || name[0] == '.') continue;
     set.flow.push_back({path, path.substr(0, path.size() - 4), content});
   }
+}
+
+// Leaves out of `set.flow` the scripts `entries` quarantine, with a warning each.
+void apply_quarantine(ScriptSet& set, const std::vector<QuarantineEntry>& entries) {
+  if (entries.empty()) return;
+  std::vector<ScriptFile> kept;
+  for (ScriptFile& f : set.flow) {
+    if (is_quarantined(entries, f.key, f.content)) {
+      set.quarantined.push_back(f.key);
+      set.warnings.push_back(quarantine_warning(f.key));
+    } else {
+      kept.push_back(std::move(f));
+    }
+  }
+  set.flow = std::move(kept);
 }
 
 bool read_file(const fs::path& p, std::string& out) {
@@ -135,7 +152,18 @@ ScriptSet read_script_set(const std::string& dir, std::string_view extra,
   return set;
 }
 
-ScriptSet script_set_from(std::map<std::string, std::string> files, std::string_view extra) {
+ScriptSet read_script_set(const std::string& dir, std::string_view extra,
+                          std::vector<std::string>& errors, const std::string& quarantine_file) {
+  ScriptSet set = read_script_set(dir, extra, errors);
+  if (quarantine_file.empty()) return set;
+  const std::vector<QuarantineEntry> entries = read_quarantine(quarantine_file, &set.warnings);
+  apply_quarantine(set, entries);
+  if (!set.quarantined.empty()) set.hash = sha256_hex(set, extra);
+  return set;
+}
+
+ScriptSet script_set_from(std::map<std::string, std::string> files, std::string_view extra,
+                          const std::vector<QuarantineEntry>& quarantine) {
   ScriptSet set;
   set.dir = "(memory)";
   for (auto& [path, content] : files) {
@@ -146,6 +174,7 @@ ScriptSet script_set_from(std::map<std::string, std::string> files, std::string_
     }
   }
   index_flow(set);
+  apply_quarantine(set, quarantine);
   set.hash = sha256_hex(set, extra);
   return set;
 }

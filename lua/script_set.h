@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lua/quarantine.h"
+
 namespace loupe {
 
 struct ScriptFile {
@@ -23,6 +25,12 @@ struct ScriptSet {
   std::map<std::string, std::string> code;  // every *.lua outside data/, by path
   std::map<std::string, std::string> data;  // data/ files, by path below data/
   std::string hash;                         // SHA-256 (hex) of paths, contents and extra
+  // Quarantine (contract §6.5): flow scripts left out because lua-quarantine
+  // lists their content (still in `code`, out of `flow`), and the load
+  // warnings it gave. The keys left out are part of `hash`, so lifting a
+  // quarantine makes the next SIGHUP a reload.
+  std::vector<std::string> quarantined;
+  std::vector<std::string> warnings;
 
   // A code file by path ("lib/a/b.lua"), or null.
   const std::string* find_code(std::string_view path) const;
@@ -37,8 +45,15 @@ inline constexpr size_t kDataDirMax = size_t{64} << 20;
 // usable only when none were added.
 ScriptSet read_script_set(const std::string& dir, std::string_view extra,
                           std::vector<std::string>& errors);
+// The same, then leaves out the flow scripts that the quarantine file
+// `quarantine_file` (lua/quarantine.h; "" for none) lists with their current
+// content. A missing file quarantines nothing; a line it cannot read is a
+// warning, never an error.
+ScriptSet read_script_set(const std::string& dir, std::string_view extra,
+                          std::vector<std::string>& errors, const std::string& quarantine_file);
 
 // A set from memory (tests, benchmarks): paths relative to a virtual dir.
-ScriptSet script_set_from(std::map<std::string, std::string> files, std::string_view extra = {});
+ScriptSet script_set_from(std::map<std::string, std::string> files, std::string_view extra = {},
+                          const std::vector<QuarantineEntry>& quarantine = {});
 
 }  // namespace loupe

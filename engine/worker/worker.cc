@@ -43,6 +43,11 @@ Worker::Worker(const Config& config, WorkerSetup setup)
   if (config.classify.ndpi.enabled) {
     ndpi_ = std::make_unique<NdpiDetector>(config.classify.ndpi);
   }
+  if (config.hosts.enabled) {
+    local_nets_ = LocalNetworks(config.local_networks);
+    hosts_ = std::make_unique<HostAccounting>(config.hosts, &table_.flow(0), table_.slots(),
+                                              local_nets_);
+  }
   cls_ = std::move(setup_.classifiers);
   inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
   alert_sink_.ring = setup_.alerts;
@@ -256,6 +261,7 @@ void Worker::on_flow_record(Flow& f, EndReason reason) {
   r.l7_status = f.l7_status;
   r.l7 = f.l7;
   const bool final_record = reason != EndReason::active_timeout;
+  if (hosts_ && final_record) hosts_->on_flow_end(table_.index_of(f), f);
   if (scripts_ && final_record) {
     // protocolDetected if still owed, then flowEnd (contract 3.2).
     const uint32_t idx = table_.index_of(f);
@@ -367,6 +373,7 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
         table_.find_or_create(keys[j], sigs[j], known, side[j], dec[j], ts[j], absent);
     const bool created = table_.creations() != before;
     if (created) created_sigs[n_created++] = sigs[j];
+    if (hosts_) hosts_->on_packet(f, table_.flow(f), created);
     table_.update(f, side[j], dec[j], wire[j], ts[j]);
     if (scripts_ && created) {
       scripts_->on_flow_begin(f, view(table_.flow(f)), ts[j]);
@@ -384,6 +391,7 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
   counters_.processed.add(m);
   const uint64_t t2 = profile ? rte_rdtsc() : 0;
   table_.advance(clock_ns_);
+  if (hosts_) hosts_->advance(clock_ns_);
   if (scripts_) scripts_->on_burst_end();
   if (profile) {
     const uint64_t t3 = rte_rdtsc();
@@ -399,6 +407,7 @@ template void Worker::process_burst<false>(rte_mbuf* const*, uint32_t, uint64_t)
 void Worker::advance_clock(uint64_t ns) {
   if (ns > clock_ns_) clock_ns_ = ns;
   table_.advance(clock_ns_);
+  if (hosts_) hosts_->advance(clock_ns_);
 }
 
 void Worker::reset_clock(uint64_t ns) {
@@ -496,6 +505,9 @@ int Worker::run() {
     loop<false>();
   block_on_full_ = true;  // no packet is being read any more: nothing lost by waiting
   table_.flush_all(EndReason::shutdown);
+  // The last partial: the control core takes it (it polls until done()).
+  if (hosts_)
+    while (!hosts_->flush(clock_ns_)) rte_delay_us_sleep(100);
   done_.store(true, std::memory_order_release);
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "engine/decode/decoder.h"
 #include "engine/flow/flow_record.h"
 #include "engine/flow/flow_table.h"
+#include "engine/host/host_accounting.h"
 #include "engine/worker/handover.h"
 #include "engine/worker/worker_counters.h"
 #include "lua/flow_view.h"
@@ -120,6 +121,10 @@ class Worker final : public FlowSink {
   const FlowTable& flows() const { return table_; }
   const NdpiDetector* ndpi() const { return ndpi_.get(); }
   const MetaPool& meta_pool() const { return meta_pool_; }
+  // The host partials (null when hosts.enabled is off): the control core
+  // merges what the mailbox hands over.
+  HostAccounting* hosts() { return hosts_.get(); }
+  const HostAccounting* hosts() const { return hosts_.get(); }
 
   void on_flow_record(Flow& flow, EndReason reason) override;
   // Scripts' periodicUpdate for flows that send nothing: the wheel wakes them.
@@ -184,6 +189,8 @@ class Worker final : public FlowSink {
   bool script_periodic_ = false;  // some script has periodicUpdate: flows get timers
   RingAlertSink alert_sink_;
   RingLogSink log_sink_;
+  LocalNetworks local_nets_;             // local_networks, for the host partials
+  std::unique_ptr<HostAccounting> hosts_;
   MetaPool meta_pool_;                   // metadata blobs of live flows
   uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
   MetaBuilder meta_{meta_buf_};

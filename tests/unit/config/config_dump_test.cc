@@ -57,6 +57,7 @@ Config everything_changed() {
   c.flow.timeouts = {600, 20, 0, 120, 10, 30, 3600};
   c.flow.fragments = 8192;
   c.flow.fragment_timeout = 60;
+  c.stream = {128, 64, 65536, 0};
   c.output = {"/var/lib/loupe/flows.json", 131072, false, true};
   c.classify.ndpi = {false,          40,
                      12,             2048,
@@ -64,7 +65,9 @@ Config everything_changed() {
                      "/etc/r.txt",   "/etc/j.csv",
                      "/etc/s.csv",   {"BitTorrent", "SSH"}};
   c.classify.metadata_mb = 16;
-  c.alerts = {"/var/log/loupe/alerts.json", 1024};
+  c.alerts = {"/var/log/loupe/alerts.json", 1024, 5000, 30, 60, 20,
+              {true, SyslogFacility::kLocal3, "loupe-lab"}};
+  c.hosts = {false, 1000, 60, 4096, 2048};
   c.metrics = {false, true, *parse_ip_address("0.0.0.0"), 9100, "prometheus", "/etc/loupe/metrics.pass"};
   c.classify.classifiers = {false, "/tmp/loupe-hs"};
   c.lua.enabled = false;
@@ -75,7 +78,10 @@ Config everything_changed() {
   c.lua.memory_limit = uint64_t{256} << 20;
   c.lua.budget = {250, 1000, 10, 3, 30, 60, 600, LuaBudgetEnforce::kMeasureOnly, LuaStallAction::kLog};
   c.lua.log.lines_per_minute = 10;
+  c.lua.cache = {uint64_t{16} << 20, 250, 1024};
   c.lua.script_config = {{"flow/x", LuaScriptEnabled::kOff, 30, {"max_len=60"}}};
+  c.control = {false, true, "/run/loupe/control.sock", "adm"};
+  c.paths.workdir = "/var/lib/loupe";
   c.local_networks = {*parse_cidr("10.0.0.0/8", nullptr)};
   c.classifiers = {
       {"tls", ClassifierProto::kTcp, 0, "|16 03|", ClassifierDirection::kClient},

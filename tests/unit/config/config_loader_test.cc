@@ -145,8 +145,9 @@ TEST(ConfigLoader, ErrorsAreReportedInFileOrderThenOverrides) {
             "test.yaml:2:12: output.summary: expected true or false, got \"1\"\n"
             "test.yaml:4:10: workers.count: 0 is out of range 1..128\n"
             "--set:1:15: flow.capacity: 1 is out of range 1024..67108864\n"
-            "--set:2:1: x: unknown key (allowed here: workers, dpdk, ports, flow, classify, output, "
-            "alerts, metrics, lua, local_networks, classifiers)\n");
+            "--set:2:1: x: unknown key (allowed here: workers, dpdk, ports, flow, stream, "
+            "classify, output, "
+            "alerts, hosts, metrics, lua, control, paths, local_networks, classifiers)\n");
 }
 
 TEST(ConfigLoader, AnErrorInAPortSuppressesOnlyTheChecksThatReadIt) {
