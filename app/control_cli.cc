@@ -23,20 +23,28 @@ class Table {
   explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   void print() const {
+    // A column whose cells are all numbers (or "-") is right-aligned, header included.
     std::vector<size_t> width;
-    for (const auto& r : rows_)
+    std::vector<bool> numeric;
+    for (size_t row = 0; row < rows_.size(); row++) {
+      const auto& r = rows_[row];
       for (size_t i = 0; i < r.size(); i++) {
-        if (width.size() <= i) width.push_back(0);
+        if (width.size() <= i) {
+          width.push_back(0);
+          numeric.push_back(true);
+        }
         width[i] = std::max(width[i], r[i].size());
+        if (row > 0)
+          numeric[i] = numeric[i] && !r[i].empty() &&
+                       (std::isdigit(static_cast<unsigned char>(r[i][0])) || r[i] == "-");
       }
+    }
     for (const auto& r : rows_) {
       std::string line;
       for (size_t i = 0; i < r.size(); i++) {
-        const bool number = !r[i].empty() && (std::isdigit(static_cast<unsigned char>(r[i][0])) ||
-                                              r[i] == "-");
         const std::string pad(width[i] - r[i].size(), ' ');
         if (i) line += "  ";
-        line += number && &r != &rows_[0] ? pad + r[i] : r[i] + pad;
+        line += numeric[i] ? pad + r[i] : r[i] + pad;
       }
       while (!line.empty() && line.back() == ' ') line.pop_back();
       std::printf("%s\n", line.c_str());

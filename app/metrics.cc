@@ -575,6 +575,27 @@ std::vector<MetricFamily> Metrics::families() {
     }
     out.push_back(std::move(dropped));
 
+    if (const CacheStore* cache = ss.cache()) {
+      const CacheStats cs = cache->stats();
+      MetricFamily dropped_w = family("loupe_lua_cache_writes_dropped_total",
+                                      "ntop.* cache writes of worker scripts dropped: their "
+                                      "worker's write queue (lua.cache.queue_size) was full.",
+                                      MetricType::Counter);
+      sample(dropped_w, {}, static_cast<double>(ss.cache_writes_dropped()));
+      MetricFamily apply = family("loupe_lua_cache_apply_errors_total",
+                                  "Queued ntop.* cache writes that failed when applied (wrong "
+                                  "type, store full, not an integer).",
+                                  MetricType::Counter);
+      sample(apply, {}, static_cast<double>(cs.apply_errors));
+      MetricFamily keys = family("loupe_lua_cache_keys", "Keys in the ntop.* cache store.",
+                                 MetricType::Gauge);
+      sample(keys, {}, static_cast<double>(cs.keys));
+      MetricFamily bytes = family("loupe_lua_cache_bytes",
+                                  "Bytes the ntop.* cache store holds (of lua.cache.max_bytes).",
+                                  MetricType::Gauge);
+      sample(bytes, {}, static_cast<double>(cs.bytes));
+      for (MetricFamily* f : {&dropped_w, &apply, &keys, &bytes}) out.push_back(std::move(*f));
+    }
     MetricFamily jit = family("loupe_lua_jit_enabled",
                               "1 when the Lua JIT compiler is on (lua.jit).", MetricType::Gauge);
     sample(jit, {}, config.lua.jit == LuaJit::kOn ? 1 : 0);

@@ -148,7 +148,7 @@ class Runtime {
   std::unique_ptr<AlertPipeline> alerts_;  // every alert, from workers and the control VM
   std::unique_ptr<HostTable> hosts_;       // null when hosts.enabled is off
   std::unique_ptr<ScriptSets> scripts_;
-  uint64_t control_second_ = 0;            // the last second control_tick saw (epoch s)
+  ControlSchedule schedule_;               // when control hooks are due
   std::vector<rte_ring*> alert_rings_;
   std::vector<rte_ring*> log_rings_;
   EalPlan plan_;
@@ -302,22 +302,14 @@ void Runtime::merge_hosts() {
 
 void Runtime::control_tick(uint64_t now_ns) {
   merge_hosts();
-  const uint64_t now_s = now_ns / 1'000'000'000ULL;
-  if (now_s <= control_second_) return;
-  if (control_second_ == 0) {  // the first packet: periods start from here
-    control_second_ = now_s;
-    return;
-  }
-  if (hosts_) hosts_->expire(now_ns);
+  scripts_->tick_cache(now_ns);
+  const uint64_t before = schedule_.last();
+  const std::vector<ControlSchedule::Due> due = schedule_.advance(now_ns / 1'000'000'000ULL);
+  if (schedule_.last() != before && hosts_) hosts_->expire(now_ns);
   const uint8_t hooked = scripts_->control_granularities();
-  // Each granularity runs once for the latest boundary crossed: a capture
-  // that jumps forward does not replay every second it skipped.
-  for (int g = 0; g < kGranularities; g++) {
-    if (!(hooked & (1u << g))) continue;
-    const uint64_t b = now_s - now_s % kGranularitySeconds[g];
-    if (b > control_second_) scripts_->run_control(static_cast<Granularity>(g), b, false);
-  }
-  control_second_ = now_s;
+  for (const ControlSchedule::Due& d : due)
+    if (hooked & (1u << static_cast<int>(d.granularity)))
+      scripts_->run_control(d.granularity, d.when, false);
 }
 
 void Runtime::final_control_runs() {
@@ -325,15 +317,15 @@ void Runtime::final_control_runs() {
   const uint8_t hooked = scripts_->control_granularities();
   for (int g = 0; g < kGranularities; g++) {
     if (!(hooked & (1u << g))) continue;
-    const uint64_t b = control_second_ - control_second_ % kGranularitySeconds[g];
-    scripts_->run_control(static_cast<Granularity>(g), b, true);
+    const Granularity gr = static_cast<Granularity>(g);
+    scripts_->run_control(gr, schedule_.aligned(gr), true);
   }
   alerts_->flush();
 }
 
 InterfaceStats Runtime::interface_stats() const {
   InterfaceStats s;
-  s.epoch = control_second_;
+  s.epoch = schedule_.last();
   for (const auto& w : workers_) {
     const WorkerCounters& c = w->counters();
     const FlowTableCounters& f = w->flows().counters();

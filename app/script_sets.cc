@@ -9,6 +9,7 @@
 
 #include "engine/classify/ndpi_detector.h"
 #include "engine/host/host_table.h"
+#include "lua/quarantine.h"
 #include "lua/supervisor.h"
 #include "lua/watchdog.h"
 #include "lua/worker_scripts.h"
@@ -56,6 +57,7 @@ GenerationResult ScriptSets::build(const Config& config, bool offline, const Ndp
   in.ndpi = names;
   in.offline = offline;
   in.number = number;
+  in.quarantine_file = workdir_path(config.paths, kQuarantineFileName);
   return build_generation(in);
 }
 
@@ -86,6 +88,17 @@ std::vector<std::string> ScriptSets::check(const Config& config, bool offline) {
 ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* names)
     : names_(names), offline_(offline), hard_worker_ms_(config.lua.budget.hard_worker_ms) {
   services_.offline = offline;
+  snapshot_ms_ = config.lua.cache.snapshot_ms;
+  queue_size_ = config.lua.cache.queue_size;
+  cache_ = std::make_unique<CacheStore>(config.lua.cache.max_bytes, [this] {
+    return offline_ ? clock_ns_ : static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  });
+  snapshots_ = std::make_unique<CacheSnapshotHandle>();
+  control_cache_.store = cache_.get();
+  control_cache_.control_vm = true;
+  services_.cache = &control_cache_;
   if (!config.lua.enabled) return;
   Built b = build_all(config, offline, names, number_, &services_, &control_state_);
   GenerationResult& r = b.result;
@@ -129,6 +142,11 @@ void ScriptSets::attach(std::vector<std::unique_ptr<Worker>>& workers,
   services_.alerts = pipeline;
   services_.hosts = hosts;
   control_ = std::move(control_pending_);
+  for (size_t i = 0; i < workers.size(); i++) {
+    readers_.push_back(std::make_unique<CacheReader>(snapshots_.get()));
+    queues_.push_back(std::make_unique<CacheWriteQueue>(queue_size_));
+    worker_caches_.push_back({cache_.get(), readers_.back().get(), queues_.back().get()});
+  }
   watchdog_ = std::make_unique<Watchdog>([](const std::string& vm) {
     std::fprintf(stderr, "loupe: lua: %s: a call is stuck inside a C function\n", vm.c_str());
   });
@@ -137,7 +155,8 @@ void ScriptSets::attach(std::vector<std::unique_ptr<Worker>>& workers,
   supervisor_ = std::make_unique<Supervisor>(generation_);
   for (auto& w : workers) {
     std::vector<std::string> errors;
-    auto ws = build_worker(generation_, static_cast<uint16_t>(w->id()), w->flows().slots(), &errors);
+    auto ws = build_worker(generation_, static_cast<uint16_t>(w->id()), w->flows().slots(), &errors,
+                           &worker_caches_[w->id()]);
     if (!ws) {
       std::string all = "lua: cannot build worker " + std::to_string(w->id()) + "'s scripts:";
       for (const std::string& e : errors) all += "\n  " + e;
@@ -189,7 +208,7 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
           continue;
         }
         auto ws = build_worker(r.generation, static_cast<uint16_t>(w->id()), w->flows().slots(),
-                               &errors);
+                               &errors, &worker_caches_[w->id()]);
         if (!ws) break;
         supervisor->add(ws.get());
         built.push_back(std::move(ws));
@@ -240,6 +259,37 @@ void ScriptSets::release_removed_scripts() {
   pipeline_->release_scripts_not_in(keep, last_when_ns_);
   for (auto it = control_state_.scripts.begin(); it != control_state_.scripts.end();)
     it = keep.count(it->first) ? std::next(it) : control_state_.scripts.erase(it);
+}
+
+void ScriptSets::tick_cache(uint64_t now_ns) {
+  clock_ns_ = now_ns;
+  bool changed = false;
+  for (auto& q : queues_)
+    changed |= cache_->apply(*q, [this](int, std::string_view message) {
+      // Once a minute at most: a script failing on every write costs a counter.
+      const uint64_t s = clock_ns_ / 1'000'000'000ULL;
+      if (s >= next_apply_log_s_) {
+        next_apply_log_s_ = s + 60;
+        std::fprintf(stderr, "loupe: lua: cache write refused: %.*s\n",
+                     static_cast<int>(message.size()), message.data());
+      }
+    }) != 0;
+  const uint64_t steady = steady_ns();
+  if (steady - last_publish_ns_ >= uint64_t{snapshot_ms_} * 1'000'000ULL) {
+    last_publish_ns_ = steady;
+    snapshots_->publish(cache_->publish());
+  }
+  (void)changed;
+  if (now_ns / 1'000'000'000ULL != last_sweep_s_) {
+    last_sweep_s_ = now_ns / 1'000'000'000ULL;
+    cache_->sweep(now_ns);
+  }
+}
+
+uint64_t ScriptSets::cache_writes_dropped() const {
+  uint64_t n = 0;
+  for (const auto& q : queues_) n += q->dropped();
+  return n;
 }
 
 void ScriptSets::run_control(Granularity g, uint64_t when, bool final) {

@@ -23,6 +23,7 @@
 #include "engine/worker/worker.h"
 #include "lua/control_scripts.h"
 #include "lua/generation.h"
+#include "lua/worker_scripts.h"
 
 namespace loupe {
 
@@ -83,6 +84,12 @@ class ScriptSets {
   // Granularity), and one run of them (§3.5).
   uint8_t control_granularities() const { return control_ ? control_->granularities() : 0; }
   void run_control(Granularity g, uint64_t when, bool final);
+  // The control clock (offline: capture time), for the cache store's TTLs;
+  // applies the workers' queued cache writes, publishes a snapshot every
+  // lua.cache.snapshot_ms and sweeps expired keys every second.
+  void tick_cache(uint64_t now_ns);
+  const CacheStore* cache() const { return cache_.get(); }
+  uint64_t cache_writes_dropped() const;
   const ControlScripts* control() const { return control_.get(); }
   ControlServices& control_services() { return services_; }
   // For the metrics: the running generation (null: none), its number, the
@@ -123,6 +130,19 @@ class ScriptSets {
   std::vector<rte_ring*> log_rings_;
   AlertPipeline* pipeline_ = nullptr;
   HostTable* hosts_ = nullptr;
+  // The ntop.* cache store (contract §4.4.3): owned here, on the control
+  // thread; one reader and one write queue per worker.
+  uint64_t clock_ns_ = 0;
+  std::unique_ptr<CacheStore> cache_;
+  std::unique_ptr<CacheSnapshotHandle> snapshots_;
+  std::vector<std::unique_ptr<CacheReader>> readers_;
+  std::vector<std::unique_ptr<CacheWriteQueue>> queues_;
+  std::vector<WorkerCache> worker_caches_;
+  CacheAccess control_cache_;
+  uint32_t snapshot_ms_ = 100;
+  uint32_t queue_size_ = 4096;
+  uint64_t next_apply_log_s_ = 0;
+  uint64_t last_publish_ns_ = 0, last_sweep_s_ = 0;
   ControlServices services_;
   ControlState control_state_;
   std::unique_ptr<ControlScripts> control_;

@@ -1,11 +1,13 @@
 // Base functions of the sandbox (contract §6.1): print, load/loadstring in
-// text mode, collectgarbage("count"), rawlen/rawset/setmetatable with the
-// locked-table rules, and the protected-call family that lets the hard stop
-// and memory errors through (§6.6).
+// text mode with Lua 5.3 operators translated (§9.3), collectgarbage("count"),
+// rawlen/rawset/setmetatable with the locked-table rules, and the
+// protected-call family that lets the hard stop and memory errors through
+// (§6.6).
 #include <cstdio>
 #include <lua.hpp>
 #include <string>
 
+#include "lua/lua53.h"
 #include "lua/script_host.h"
 
 namespace loupe {
@@ -198,12 +200,48 @@ int l_wrap(lua_State* L) {
   return 1;
 }
 
-// Text-only compilation in the caller's environment (or `env`).
-int compile_text(lua_State* L, ScriptHost*, std::string_view text, const char* name, int env) {
+// How Lua names chunk `name` in messages ("[string \"...\"]", a path, or
+// the text after '='): read back from an empty chunk of that name, so that
+// translation errors are worded as LuaJIT's own syntax errors.
+std::string chunk_label(lua_State* L, const char* name) {
+  std::string label = name;
+  if (luaL_loadbuffer(L, "", 0, name) == 0) {
+    lua_Debug ar;
+    if (lua_getinfo(L, ">S", &ar)) label = ar.short_src;
+  } else {
+    lua_pop(L, 1);
+  }
+  return label;
+}
+
+// Text-only compilation in the caller's environment (or `env`). Lua 5.3
+// operators are translated first, as in files (§9.3). A translated chunk
+// gets the helpers it calls as upvalues of a wrapper (on its first line,
+// so line numbers hold) rather than from its environment, which may be a
+// table of the script's that has none of them.
+int compile_text(lua_State* L, ScriptHost* h, std::string_view text, const char* name, int env) {
   if (!text.empty() && text[0] == LUA_SIGNATURE[0]) {
     raise_error(L, ErrorKind::kSandbox, "binary chunks are not allowed");
   }
-  if (luaL_loadbuffer(L, text.data(), text.size(), name) != 0) {
+  std::string translated, err;
+  std::string_view code;
+  if (!lua53_prepare(text, "", &translated, &code, &err)) {
+    lua_pushnil(L);
+    const std::string message = chunk_label(L, name) + err;
+    lua_pushlstring(L, message.data(), message.size());
+    return 2;
+  }
+  const bool wrap = !translated.empty();
+  if (wrap) {
+    std::string wrapped = "local ";
+    for (size_t i = 0; i < std::size(kLua53Helpers); ++i) {
+      wrapped.append(i ? "," : "").append(kLua53Helpers[i]);
+    }
+    wrapped.append("=... return function(...) ").append(translated).append("\nend");
+    translated = std::move(wrapped);
+    code = translated;
+  }
+  if (luaL_loadbuffer(L, code.data(), code.size(), name) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
@@ -220,6 +258,14 @@ int compile_text(lua_State* L, ScriptHost*, std::string_view text, const char* n
     }
   }
   lua_setfenv(L, -2);
+  if (wrap) {
+    // The chunk itself is made by the wrapper, and inherits its environment.
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_base);
+    const int base = lua_gettop(L);
+    for (const char* helper : kLua53Helpers) lua_getfield(L, base, helper);
+    lua_remove(L, base);
+    lua_call(L, static_cast<int>(std::size(kLua53Helpers)), 1);
+  }
   return 1;
 }
 

@@ -80,12 +80,16 @@ const CacheEntry* lookup_as(ScriptHost* h, std::string_view key, CacheType t) {
 // A direct write's result: errors raise, refusals (store full, value too
 // large) are false, anything else is pushed by `push_ok`.
 template <class F>
-int finish(lua_State* L, const char* fn, std::string_view key, CacheType want,
-           const CacheResult& r, F push_ok) {
+int finish(lua_State* L, const char* fn, std::string_view key, CacheType want, const CacheResult& r,
+           F push_ok) {
   switch (r.error) {
-    case CacheError::kNone: push_ok(r); return 1;
+    case CacheError::kNone:
+      push_ok(r);
+      return 1;
     case CacheError::kFull:
-    case CacheError::kTooLarge: lua_pushboolean(L, 0); return 1;
+    case CacheError::kTooLarge:
+      lua_pushboolean(L, 0);
+      return 1;
     default: {
       const std::string text = cache_error_text(r, key, want);
       raise_error(L, ErrorKind::kApi, "%s: %s", fn, text.c_str());
@@ -95,7 +99,8 @@ int finish(lua_State* L, const char* fn, std::string_view key, CacheType want,
 
 int push_bool(lua_State* L, const char* fn, std::string_view key, CacheType want,
               const CacheResult& r) {
-  return finish(L, fn, key, want, r, [L](const CacheResult& x) { lua_pushboolean(L, x.value != 0); });
+  return finish(L, fn, key, want, r,
+                [L](const CacheResult& x) { lua_pushboolean(L, x.value != 0); });
 }
 
 int push_int(lua_State* L, const char* fn, std::string_view key, CacheType want,
@@ -145,7 +150,8 @@ int set_common(lua_State* L, const char* fn, bool nx, bool with_ttl) {
   CacheStore* s = direct(h);
   if (s == nullptr) return unwired(L);
   const uint64_t t = static_cast<uint64_t>(ttl);
-  return push_bool(L, fn, key, CacheType::kString, nx ? s->setnx(key, value, t) : s->set(key, value, t));
+  return push_bool(L, fn, key, CacheType::kString,
+                   nx ? s->setnx(key, value, t) : s->set(key, value, t));
 }
 
 int c_set(lua_State* L) { return set_common(L, "ntop.setCache", false, true); }
@@ -365,7 +371,8 @@ int pop_common(lua_State* L, const char* fn, bool front) {
   if (s == nullptr) {
     // The pop's result depends on the store at write time: not served from
     // a snapshot.
-    if (on_worker(h)) warn_once(h, front ? kWarnLpop : kWarnRpop, fn, "is not served in worker VMs");
+    if (on_worker(h))
+      warn_once(h, front ? kWarnLpop : kWarnRpop, fn, "is not served in worker VMs");
     lua_pushnil(L);
     return 1;
   }

@@ -1,8 +1,8 @@
 // Library additions of the sandbox: io.write to the log, loupe's pattern
 // functions (lua/bind_pattern.cc), ntopng's string and table helpers
-// (§2.9), and the simple Lua 5.3 library functions
-// (§6.1: math.type, math.tointeger, math.ult, table.move, table.pack,
-// table.unpack).
+// (§2.9), and the simple Lua 5.3 library functions math.type, table.pack
+// and table.unpack (§6.1). 5.3's math.tointeger, math.ult and table.move
+// need its integer rules and come from lua/bind_lua53.cc.
 #include <cmath>
 #include <cstring>
 #include <lua.hpp>
@@ -87,30 +87,6 @@ int tbl_empty(lua_State* L) {
   return 1;
 }
 
-// table.move(a1, f, e, t [, a2]) of Lua 5.3.
-int tbl_move(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  const lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3),
-                    t = luaL_checkinteger(L, 4);
-  const int dst = lua_isnoneornil(L, 5) ? 1 : 5;
-  luaL_checktype(L, dst, LUA_TTABLE);
-  if (e >= f) {
-    if (t > e || t <= f || dst != 1) {
-      for (lua_Integer i = 0; i <= e - f; ++i) {
-        lua_rawgeti(L, 1, static_cast<int>(f + i));
-        lua_rawseti(L, dst, static_cast<int>(t + i));
-      }
-    } else {
-      for (lua_Integer i = e - f; i >= 0; --i) {
-        lua_rawgeti(L, 1, static_cast<int>(f + i));
-        lua_rawseti(L, dst, static_cast<int>(t + i));
-      }
-    }
-  }
-  lua_pushvalue(L, dst);
-  return 1;
-}
-
 int tbl_pack(lua_State* L) {
   const int n = lua_gettop(L);
   lua_createtable(L, n, 1);
@@ -147,23 +123,6 @@ int math_type(lua_State* L) {
   return 1;
 }
 
-int math_tointeger(lua_State* L) {
-  const double d = lua_tonumber(L, 1);
-  if (lua_type(L, 1) == LUA_TNUMBER && std::floor(d) == d && std::fabs(d) <= kMaxExact) {
-    lua_pushnumber(L, d);
-  } else {
-    lua_pushnil(L);
-  }
-  return 1;
-}
-
-int math_ult(lua_State* L) {
-  const auto a = static_cast<uint64_t>(static_cast<int64_t>(luaL_checknumber(L, 1)));
-  const auto b = static_cast<uint64_t>(static_cast<int64_t>(luaL_checknumber(L, 2)));
-  lua_pushboolean(L, a < b);
-  return 1;
-}
-
 }  // namespace
 
 void add_libraries(lua_State* L, ScriptHost* h) {
@@ -179,14 +138,11 @@ void add_libraries(lua_State* L, ScriptHost* h) {
   lua_getfield(L, -1, "table");
   set_fn(L, h, "len", tbl_len);
   set_fn(L, h, "empty", tbl_empty);
-  set_fn(L, h, "move", tbl_move);
   set_fn(L, h, "pack", tbl_pack);
   set_fn(L, h, "unpack", tbl_unpack);
   lua_pop(L, 1);
   lua_getfield(L, -1, "math");
   set_fn(L, h, "type", math_type);
-  set_fn(L, h, "tointeger", math_tointeger);
-  set_fn(L, h, "ult", math_ult);
   lua_pop(L, 1);
 }
 

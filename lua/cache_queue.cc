@@ -1,5 +1,5 @@
-// lua/cache_store.h: the queue of worker writes and the publication of
-// snapshots to workers.
+// lua/cache_store.h: the queue of worker writes, their application by the
+// control core, and the publication of snapshots to workers.
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -26,7 +26,6 @@ size_t CacheWriteQueue::header_bytes() {
   static_assert(sizeof(Header) == 40, "the slot layout the header comment describes");
   return sizeof(Header);
 }
-
 
 const char* cache_op_function(CacheOp op) {
   static constexpr const char* kNames[] = {
@@ -139,6 +138,76 @@ void CacheWriteQueue::pop() {
 
 size_t CacheWriteQueue::pending() const {
   return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
+}
+
+// -- The control core applies one worker's queue.
+
+size_t CacheStore::apply(CacheWriteQueue& q, const ApplyErrorFn& on_error, size_t max) {
+  size_t n = 0;
+  CacheWrite w;
+  std::string popped;
+  while (n < max && q.peek(&w)) {
+    CacheResult r;
+    CacheType want = CacheType::kString;
+    switch (w.op) {
+      case CacheOp::kSet:
+        r = set(w.key, w.a, static_cast<uint64_t>(w.n1));
+        break;
+      case CacheOp::kSetNx:
+        r = setnx(w.key, w.a, static_cast<uint64_t>(w.n1));
+        break;
+      case CacheOp::kDel:
+        r = del(w.key);
+        break;
+      case CacheOp::kRename:
+        r = rename(w.key, w.a);
+        break;
+      case CacheOp::kIncr:
+        r = incr(w.key, w.n1);
+        break;
+      case CacheOp::kHSet:
+        r = hset(w.key, w.a, w.b), want = CacheType::kHash;
+        break;
+      case CacheOp::kHDel:
+        r = hdel(w.key, w.a), want = CacheType::kHash;
+        break;
+      case CacheOp::kLPush:
+        r = push(w.key, w.a, true), want = CacheType::kList;
+        break;
+      case CacheOp::kRPush:
+        r = push(w.key, w.a, false), want = CacheType::kList;
+        break;
+      case CacheOp::kLRem:
+        r = lrem(w.key, w.n1, w.a), want = CacheType::kList;
+        break;
+      case CacheOp::kLTrim:
+        r = ltrim(w.key, w.n1, w.n2), want = CacheType::kList;
+        break;
+      case CacheOp::kSAdd:
+        r = sadd(w.key, w.a), want = CacheType::kSet;
+        break;
+      case CacheOp::kSRem:
+        r = srem(w.key, w.a), want = CacheType::kSet;
+        break;
+      case CacheOp::kPad:
+        break;
+    }
+    if (r.ok()) {
+      stats_.queued_applied++;
+    } else {
+      stats_.apply_errors++;
+      if (on_error) {
+        on_error(w.script,
+                 std::string(cache_op_function(w.op)) + ": " + cache_error_text(r, w.key, want));
+      }
+    }
+    q.pop();
+    n++;
+  }
+  const uint64_t dropped = q.dropped();
+  stats_.queued_dropped += dropped - q.dropped_reported_;
+  q.dropped_reported_ = dropped;
+  return n;
 }
 
 // -- Publication to workers.

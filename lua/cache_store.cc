@@ -121,10 +121,18 @@ const char* cache_type_name(CacheType t) {
 CacheEntry::CacheEntry(std::string_view key, uint64_t hash, CacheType type, uint64_t epoch)
     : key_(key), hash_(hash), epoch_(epoch) {
   switch (type) {
-    case CacheType::kString: value_.emplace<std::string>(); break;
-    case CacheType::kHash: value_.emplace<Hash>(); break;
-    case CacheType::kList: value_.emplace<List>(); break;
-    case CacheType::kSet: value_.emplace<Set>(); break;
+    case CacheType::kString:
+      value_.emplace<std::string>();
+      break;
+    case CacheType::kHash:
+      value_.emplace<Hash>();
+      break;
+    case CacheType::kList:
+      value_.emplace<List>();
+      break;
+    case CacheType::kSet:
+      value_.emplace<Set>();
+      break;
   }
 }
 
@@ -174,16 +182,21 @@ void cache_list_range(int64_t start, int64_t stop, size_t size, size_t* first, s
 std::string cache_error_text(const CacheResult& r, std::string_view key, CacheType want) {
   const std::string k(key);
   switch (r.error) {
-    case CacheError::kNone: return "";
+    case CacheError::kNone:
+      return "";
     case CacheError::kWrongType:
       return "key '" + k + "' holds a " + cache_type_name(r.held) + ", not a " +
              cache_type_name(want);
-    case CacheError::kFull: return "the store is full (lua.cache.max_bytes)";
+    case CacheError::kFull:
+      return "the store is full (lua.cache.max_bytes)";
     case CacheError::kTooLarge:
       return "the value of key '" + k + "' would pass " + std::to_string(kCacheMaxValue) + " bytes";
-    case CacheError::kNotInteger: return "key '" + k + "' holds a string that is not an integer";
-    case CacheError::kOverflow: return "incrementing key '" + k + "' would overflow";
-    case CacheError::kBadKey: return "key of " + std::to_string(key.size()) + " bytes (1 to 256)";
+    case CacheError::kNotInteger:
+      return "key '" + k + "' holds a string that is not an integer";
+    case CacheError::kOverflow:
+      return "incrementing key '" + k + "' would overflow";
+    case CacheError::kBadKey:
+      return "key of " + std::to_string(key.size()) + " bytes (1 to 256)";
   }
   return "";
 }
@@ -467,7 +480,8 @@ bool CacheStore::target(std::string_view key, CacheType type, const CacheEntry**
 CacheEntry* CacheStore::resize(std::string_view key, const CacheEntry* e, CacheType type,
                                int64_t grow, CacheResult* r) {
   const int64_t old = e != nullptr ? static_cast<int64_t>(e->value_bytes_) : 0;
-  const int64_t cost = grow + (e == nullptr ? static_cast<int64_t>(key.size() + kCacheKeyOverhead) : 0);
+  const int64_t cost =
+      grow + (e == nullptr ? static_cast<int64_t>(key.size() + kCacheKeyOverhead) : 0);
   if (grow > 0 && old + grow > static_cast<int64_t>(kCacheMaxValue)) {
     r->error = CacheError::kTooLarge;
     return nullptr;
@@ -746,47 +760,6 @@ std::shared_ptr<const CacheSnapshot> CacheStore::publish() {
   published_.emplace_back(s->version_, s);
   collect();
   return s;
-}
-
-size_t CacheStore::apply(CacheWriteQueue& q, const ApplyErrorFn& on_error, size_t max) {
-  size_t n = 0;
-  CacheWrite w;
-  std::string popped;
-  while (n < max && q.peek(&w)) {
-    CacheResult r;
-    CacheType want = CacheType::kString;
-    switch (w.op) {
-      case CacheOp::kSet: r = set(w.key, w.a, static_cast<uint64_t>(w.n1)); break;
-      case CacheOp::kSetNx: r = setnx(w.key, w.a, static_cast<uint64_t>(w.n1)); break;
-      case CacheOp::kDel: r = del(w.key); break;
-      case CacheOp::kRename: r = rename(w.key, w.a); break;
-      case CacheOp::kIncr: r = incr(w.key, w.n1); break;
-      case CacheOp::kHSet: r = hset(w.key, w.a, w.b), want = CacheType::kHash; break;
-      case CacheOp::kHDel: r = hdel(w.key, w.a), want = CacheType::kHash; break;
-      case CacheOp::kLPush: r = push(w.key, w.a, true), want = CacheType::kList; break;
-      case CacheOp::kRPush: r = push(w.key, w.a, false), want = CacheType::kList; break;
-      case CacheOp::kLRem: r = lrem(w.key, w.n1, w.a), want = CacheType::kList; break;
-      case CacheOp::kLTrim: r = ltrim(w.key, w.n1, w.n2), want = CacheType::kList; break;
-      case CacheOp::kSAdd: r = sadd(w.key, w.a), want = CacheType::kSet; break;
-      case CacheOp::kSRem: r = srem(w.key, w.a), want = CacheType::kSet; break;
-      case CacheOp::kPad: break;
-    }
-    if (r.ok()) {
-      stats_.queued_applied++;
-    } else {
-      stats_.apply_errors++;
-      if (on_error) {
-        on_error(w.script, std::string(cache_op_function(w.op)) + ": " +
-                               cache_error_text(r, w.key, want));
-      }
-    }
-    q.pop();
-    n++;
-  }
-  const uint64_t dropped = q.dropped();
-  stats_.queued_dropped += dropped - q.dropped_reported_;
-  q.dropped_reported_ = dropped;
-  return n;
 }
 
 }  // namespace loupe

@@ -93,13 +93,14 @@ class CacheTrie {
   // The live entry of `key` at `now_ns`, or null (missing or expired).
   const CacheEntry* find(std::string_view key, uint64_t now_ns) const;
   // Calls fn(ctx, key) for every live key matching `pattern`.
-  void match(std::string_view pattern, uint64_t now_ns,
-             void (*fn)(void* ctx, const CacheEntry& e), void* ctx) const;
+  void match(std::string_view pattern, uint64_t now_ns, void (*fn)(void* ctx, const CacheEntry& e),
+             void* ctx) const;
   template <class F>
   void for_each_match(std::string_view pattern, uint64_t now_ns, F&& f) const {
     using Fn = std::remove_reference_t<F>;
-    match(pattern, now_ns, [](void* c, const CacheEntry& e) { (*static_cast<Fn*>(c))(e); },
-          const_cast<void*>(static_cast<const void*>(&f)));
+    match(
+        pattern, now_ns, [](void* c, const CacheEntry& e) { (*static_cast<Fn*>(c))(e); },
+        const_cast<void*>(static_cast<const void*>(&f)));
   }
 
  protected:

@@ -2,6 +2,7 @@
 // the control VM, and running their hooks at each period.
 #include "lua/control_scripts.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -262,6 +263,7 @@ std::unique_ptr<ControlScripts> ControlScripts::build(std::shared_ptr<const Gene
     errors->push_back("lua: control VM memory in use after loading is above lua.memory_limit");
   cs->call_.services = services;
   cs->call_.state = state;
+  h.cache = services->cache;  // after loading: the store belongs to the control thread
   if (errors->size() != before) return nullptr;
   for (const ControlScriptInfo& s : cs->scripts_)
     if (s.active) cs->granularities_ |= s.hooks;
@@ -473,6 +475,28 @@ void ControlScripts::run_plain(ControlKind kind, Granularity g, uint64_t when, b
   }
   call_.network = -1;
   call_.network_ctx = false;
+}
+
+std::vector<ControlSchedule::Due> ControlSchedule::advance(uint64_t now_s) {
+  std::vector<Due> due;
+  if (last_ == 0) {
+    last_ = now_s;
+    return due;
+  }
+  if (now_s <= last_) return due;
+  for (int g = 0; g < kGranularities; g++) {
+    const uint64_t p = kGranularitySeconds[g];
+    const uint64_t latest = now_s - now_s % p;
+    if (latest <= last_) continue;
+    const uint64_t crossed = (latest - (last_ - last_ % p)) / p;
+    const uint64_t runs = std::min<uint64_t>(crossed, kMaxCatchUp);
+    skipped_[g] += crossed - runs;
+    for (uint64_t k = runs; k-- > 0;) due.push_back({static_cast<Granularity>(g), latest - k * p});
+  }
+  // In time order, the finer granularity first at the same boundary.
+  std::stable_sort(due.begin(), due.end(), [](const Due& a, const Due& b) { return a.when < b.when; });
+  last_ = now_s;
+  return due;
 }
 
 void ControlScripts::run(Granularity g, uint64_t when, bool final) {

@@ -26,6 +26,7 @@
 namespace loupe {
 
 class AlertPipeline;
+struct CacheAccess;
 class HostTable;
 struct Host;
 class ScriptHost;
@@ -58,6 +59,7 @@ struct InterfaceStats {
 struct ControlServices {
   HostTable* hosts = nullptr;  // null: hosts.enabled is off
   AlertPipeline* alerts = nullptr;
+  CacheAccess* cache = nullptr;  // the ntop.* cache store, used directly
   std::vector<std::string> interfaces = {"pcap"};  // names, by ifid
   std::function<InterfaceStats()> interface_stats;
   bool offline = false;
@@ -111,6 +113,33 @@ struct ControlCall {
   uint64_t deadline_steady_ns = 0;   // 0 outside a run
   uint64_t period_ns = 0;
   bool raised = false;               // host.triggerAlert in this call
+};
+
+// When control hooks are due (§3.5): periods aligned to the control clock
+// (epoch % period == 0, UTC). Fed the clock every control-loop turn, it
+// returns every boundary crossed since the last call, in time order: an
+// offline run reading a burst that spans several seconds of capture still
+// runs each second. A jump in the clock (a gap in a capture, a wall clock
+// set forward) replays at most kMaxCatchUp boundaries per granularity, the
+// latest ones; the rest are skipped and counted.
+class ControlSchedule {
+ public:
+  static constexpr uint64_t kMaxCatchUp = 600;
+  struct Due {
+    Granularity granularity;
+    uint64_t when;  // the boundary (epoch s)
+  };
+  // The boundaries crossed since the previous call, finest first; nothing
+  // on the first call (the clock's start is not a boundary crossed).
+  std::vector<Due> advance(uint64_t now_s);
+  // After the end of offline input: the boundary at or before the last clock.
+  uint64_t aligned(Granularity g) const { return last_ - last_ % kGranularitySeconds[static_cast<int>(g)]; }
+  uint64_t last() const { return last_; }
+  uint64_t skipped(Granularity g) const { return skipped_[static_cast<int>(g)]; }
+
+ private:
+  uint64_t last_ = 0;  // 0: not started
+  std::array<uint64_t, kGranularities> skipped_{};
 };
 
 class ControlScripts {

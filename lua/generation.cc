@@ -92,7 +92,7 @@ void compile_gates(Generation& g) {
 GenerationResult build_generation(const GenerationInputs& in) {
   GenerationResult r;
   const std::string dir = in.scripts_dir.empty() ? lua_scripts_dir(in.config) : in.scripts_dir;
-  ScriptSet set = read_script_set(dir, fingerprint(in), r.errors);
+  ScriptSet set = read_script_set(dir, fingerprint(in), r.errors, in.quarantine_file);
   if (!r.errors.empty()) return r;
   return build_generation(in, std::move(set));
 }
@@ -100,7 +100,7 @@ GenerationResult build_generation(const GenerationInputs& in) {
 std::string script_set_hash(const GenerationInputs& in, std::vector<std::string>& errors) {
   const std::string dir = in.scripts_dir.empty() ? lua_scripts_dir(in.config) : in.scripts_dir;
   const size_t before = errors.size();
-  ScriptSet set = read_script_set(dir, fingerprint(in), errors);
+  ScriptSet set = read_script_set(dir, fingerprint(in), errors, in.quarantine_file);
   return errors.size() == before ? set.hash : std::string();
 }
 
@@ -149,6 +149,7 @@ GenerationResult build_generation(const GenerationInputs& in, ScriptSet set) {
   assign_slots(report.specs, report.errors);
   r.errors = std::move(report.errors);
   r.warnings = std::move(report.warnings);
+  r.warnings.insert(r.warnings.begin(), g->set.warnings.begin(), g->set.warnings.end());
   r.info = std::move(report.info);
   if (!r.errors.empty()) return r;
   g->scripts = std::move(report.specs);

@@ -106,6 +106,7 @@ struct GenerationInputs {
   // blocklist.file and nDPI's list files, the classifiers configuration.
   // It only enters the set's hash (§3.1 step 1).
   std::string hash_extra;
+  std::string quarantine_file;  // lua-quarantine under paths.workdir; "" reads none
 };
 
 class Generation {

@@ -225,6 +225,7 @@ void install_sandbox(ScriptHost& h) {
     lua_setfield(L, -2, lib);
   }
   add_libraries(L, &h);  // helpers into the string/table/math/io/coroutine templates
+  add_arkime_data(L, &h);  // ArkimeData and MolochData, copied like the libraries (§5.7)
   h.ref_libs = make_ref(L);
 
   // Strings' metatable: locked, its __index a private copy of the string

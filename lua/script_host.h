@@ -130,6 +130,7 @@ bool must_pass(lua_State* L, ScriptHost* h, int status);
 // the top of the stack.
 void add_base(lua_State* L, ScriptHost* h);          // bind_base.cc: base functions (to ref_base)
 void add_libraries(lua_State* L, ScriptHost* h);     // bind_lib.cc: string/table/math/os/io extras
+void add_arkime_data(lua_State* L, ScriptHost* h);   // bind_arkime_data.cc: ArkimeData (§5.7)
 void add_patterns(lua_State* L, ScriptHost* h);      // bind_pattern.cc: find/match/gmatch/gsub
 void add_require(lua_State* L, ScriptHost* h);       // bind_require.cc: require, dofile, loadfile
 void add_flow(lua_State* L, ScriptHost* h);          // bind_flow.cc: scalar accessors

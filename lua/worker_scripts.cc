@@ -46,12 +46,14 @@ WorkerScripts::WorkerScripts(std::shared_ptr<const Generation> gen, uint16_t wor
 }
 
 WorkerScripts::~WorkerScripts() {
+  cache_.on_worker = false;  // back on the control side: teardown uses the store directly
   if (host_ != nullptr) run_teardowns(*host_);
 }
 
 std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> gen,
                                             uint16_t worker_id, uint32_t flow_capacity,
-                                            std::vector<std::string>* errors) {
+                                            std::vector<std::string>* errors,
+                                            const WorkerCache* cache) {
   std::vector<std::string> local;
   std::vector<std::string>& errs = errors != nullptr ? *errors : local;
   std::unique_ptr<WorkerScripts> ws(new WorkerScripts(gen, worker_id, flow_capacity));
@@ -64,6 +66,12 @@ std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> ge
   }
   ScriptHost& h = *ws->host_;
   h.worker = worker_id;
+  if (cache != nullptr) {
+    ws->cache_.store = cache->store;
+    ws->cache_.reader = cache->reader;
+    ws->cache_.queue = cache->queue;
+    h.cache = &ws->cache_;
+  }
   load_flow_scripts(h, report);
   assign_slots(report.specs, report.errors);
   for (std::string& e : report.errors) errs.push_back(std::move(e));
@@ -90,6 +98,7 @@ void WorkerScripts::set_sinks(AlertSink* alerts, LogSink* log) {
 
 void WorkerScripts::bind_thread() {
   host_->vm.bind_thread();
+  cache_.on_worker = true;  // from now on: snapshot reads, queued writes
   sample_tsc_ = tsc_now();
   sample_cpu_ = thread_cpu_ns();
 }
@@ -424,6 +433,7 @@ void WorkerScripts::drop_states(uint64_t slots) {
 
 void WorkerScripts::on_burst_end() {
   host_->vm.collect_if_needed();
+  if (cache_.reader != nullptr) cache_.reader->refresh();  // a quiescent point
   const uint64_t g = gen_->health->suspended.load(std::memory_order_relaxed);
   if (g != global_seen_) {
     const uint64_t added = g & ~global_seen_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/common/counter.h"
+#include "lua/cache_store.h"
 #include "lua/flow_view.h"
 #include "lua/generation.h"
 
@@ -33,6 +34,15 @@ struct ScriptStats {
   Counter memory_stops;  // memory errors that left the VM above its limit
   Counter ticks;         // TSC ticks spent in calls
   Counter max_call_ns;   // longest call past the budget, CPU time (ns)
+};
+
+// A worker's side of the ntop.* cache store (contract §4.4.3): its reader
+// of the published snapshots and its write queue, shared by the VMs the
+// worker runs one after the other.
+struct WorkerCache {
+  CacheStore* store = nullptr;  // used directly while a VM loads or unloads
+  CacheReader* reader = nullptr;
+  CacheWriteQueue* queue = nullptr;
 };
 
 class WorkerScripts {
@@ -92,6 +102,11 @@ class WorkerScripts {
   // cap, suspensions published by the control side, the CPU-clock sample
   // that corrects budget timing for time off the CPU.
   void on_burst_end();
+  // Idle polls and clock ticks: a reader that never refreshes would keep
+  // every snapshot published since alive.
+  void refresh_cache() {
+    if (cache_.reader != nullptr) cache_.reader->refresh();
+  }
   // Once, on the worker's thread, when the worker adopts this object: the
   // watchdog then knows which thread's CPU clock to read.
   void bind_thread();
@@ -127,8 +142,10 @@ class WorkerScripts {
   uint32_t capacity() const { return capacity_; }
 
  private:
+  CacheAccess cache_;  // this VM's view of the cache store
   friend std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation>, uint16_t,
-                                                     uint32_t, std::vector<std::string>*);
+                                                     uint32_t, std::vector<std::string>*,
+                                                     const WorkerCache*);
   WorkerScripts(std::shared_ptr<const Generation> gen, uint16_t worker, uint32_t capacity);
 
   void flow_begin(uint32_t idx, const FlowView& v, uint64_t now_ns);
@@ -184,6 +201,7 @@ class WorkerScripts {
 // `errors` when the VM could not be built or differs from the generation.
 std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> gen,
                                             uint16_t worker_id, uint32_t flow_capacity,
-                                            std::vector<std::string>* errors = nullptr);
+                                            std::vector<std::string>* errors = nullptr,
+                                            const WorkerCache* cache = nullptr);
 
 }  // namespace loupe

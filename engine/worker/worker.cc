@@ -408,6 +408,7 @@ void Worker::advance_clock(uint64_t ns) {
   if (ns > clock_ns_) clock_ns_ = ns;
   table_.advance(clock_ns_);
   if (hosts_) hosts_->advance(clock_ns_);
+  if (scripts_) scripts_->refresh_cache();
 }
 
 void Worker::reset_clock(uint64_t ns) {

@@ -3,11 +3,11 @@
 // errors, glob patterns, snapshots (isolation, structure sharing, publish
 // cost), and worker VMs' snapshot reads and queued writes.
 #include <gtest/gtest.h>
-#include <lua.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <lua.hpp>
 #include <map>
 
 #include "lua/cache_store.h"
@@ -32,14 +32,17 @@ struct FakeClock {
 // other tables as {k=v} sorted by key.
 std::string render(lua_State* L, int idx) {
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: return "nil";
-    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    case LUA_TNIL:
+      return "nil";
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, idx) ? "true" : "false";
     case LUA_TNUMBER: {
       char buf[32];
       std::snprintf(buf, sizeof(buf), "%.14g", lua_tonumber(L, idx));
       return buf;
     }
-    case LUA_TSTRING: return "\"" + std::string(lua_tostring(L, idx)) + "\"";
+    case LUA_TSTRING:
+      return "\"" + std::string(lua_tostring(L, idx)) + "\"";
     case LUA_TTABLE: {
       idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
       const size_t n = lua_objlen(L, idx);
@@ -48,8 +51,8 @@ std::string render(lua_State* L, int idx) {
       lua_pushnil(L);
       while (lua_next(L, idx) != 0) {
         count++;
-        const std::string k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                              : "[" + render(L, -2) + "]";
+        const std::string k =
+            lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "[" + render(L, -2) + "]";
         items.push_back(k + "=" + render(L, -1));
         lua_pop(L, 1);
       }
@@ -67,7 +70,8 @@ std::string render(lua_State* L, int idx) {
       for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
       return out + "}";
     }
-    default: return luaL_typename(L, idx);
+    default:
+      return luaL_typename(L, idx);
   }
 }
 
@@ -118,8 +122,9 @@ TEST(Cache, Strings) {
   CacheVm vm(control_access(&store));
   EXPECT_EQ(vm.run("return ntop.getCache('a'), ntop.setCache('a', 'x'), ntop.getCache('a', true)"),
             "\"\", true, \"x\"");
-  EXPECT_EQ(vm.run("return ntop.setnxCache('a', 'y'), ntop.setnxCache('b', 'y'), ntop.getCache('a')"),
-            "false, true, \"x\"");
+  EXPECT_EQ(
+      vm.run("return ntop.setnxCache('a', 'y'), ntop.setnxCache('b', 'y'), ntop.getCache('a')"),
+      "false, true, \"x\"");
   EXPECT_EQ(vm.run("return ntop.delCache('a'), ntop.delCache('a'), ntop.getCache('a')"),
             "true, false, \"\"");
   EXPECT_EQ(vm.run("return ntop.renameCache('b', 'c'), ntop.getCache('b'), ntop.getCache('c'), "
@@ -152,9 +157,10 @@ TEST(Cache, HashesListsAndSets) {
             "true, true, \"v\", \"\"");
   EXPECT_EQ(vm.run("return ntop.getHashKeysCache('h'), ntop.getHashAllCache('h')"),
             "{f=true,g=true}, {f=\"v\",g=\"2\"}");
-  EXPECT_EQ(vm.run("return ntop.delHashCache('h', 'f'), ntop.delHashCache('h', 'f'), "
-                   "ntop.delHashCache('h', 'g'), ntop.getHashAllCache('h'), ntop.getKeysCache('h')"),
-            "true, false, true, nil, nil");
+  EXPECT_EQ(
+      vm.run("return ntop.delHashCache('h', 'f'), ntop.delHashCache('h', 'f'), "
+             "ntop.delHashCache('h', 'g'), ntop.getHashAllCache('h'), ntop.getKeysCache('h')"),
+      "true, false, true, nil, nil");
 
   EXPECT_EQ(vm.run("return ntop.rpushCache('l', 'b'), ntop.lpushCache('l', 'a'), "
                    "ntop.rpushCache('l', 'c'), ntop.rpushCache('l', 'b')"),
@@ -163,9 +169,10 @@ TEST(Cache, HashesListsAndSets) {
                    "ntop.lrangeCache('l', -2, 100), ntop.lrangeCache('l', 3, 1), "
                    "ntop.lrangeCache('none', 0, -1)"),
             "[\"a\",\"b\",\"c\",\"b\"], [\"b\",\"c\"], [\"c\",\"b\"], [], []");
-  EXPECT_EQ(vm.run("return ntop.llenCache('l'), ntop.llenCache('none'), ntop.listIndexCache('l', 0), "
-                   "ntop.listIndexCache('l', -1), ntop.listIndexCache('l', 4)"),
-            "4, 0, \"a\", \"b\", nil");
+  EXPECT_EQ(
+      vm.run("return ntop.llenCache('l'), ntop.llenCache('none'), ntop.listIndexCache('l', 0), "
+             "ntop.listIndexCache('l', -1), ntop.listIndexCache('l', 4)"),
+      "4, 0, \"a\", \"b\", nil");
   EXPECT_EQ(vm.run("return ntop.lremCache('l', -1, 'b'), ntop.lrangeCache('l', 0, -1)"),
             "1, [\"a\",\"b\",\"c\"]");
   EXPECT_EQ(vm.run("ntop.rpushCache('l', 'a') ntop.rpushCache('l', 'a') "
@@ -188,8 +195,9 @@ TEST(Cache, HashesListsAndSets) {
                    "ntop.setMembersCache('s', 'B')"),
             "true, true, false, true, true");
   // Byte order: 'B' < 'a' < 'b' < '\200'.
-  EXPECT_EQ(vm.run("local m = ntop.getMembersCache('s') return #m, m[1], m[2], m[3], m[4] == '\\200'"),
-            "4, \"B\", \"a\", \"b\", true");
+  EXPECT_EQ(
+      vm.run("local m = ntop.getMembersCache('s') return #m, m[1], m[2], m[3], m[4] == '\\200'"),
+      "4, \"B\", \"a\", \"b\", true");
   EXPECT_EQ(vm.run("return ntop.delMembersCache('s', 'a'), ntop.delMembersCache('s', 'a'), "
                    "ntop.getMembersCache('none')"),
             "true, false, nil");
@@ -223,8 +231,9 @@ TEST(Cache, TtlExpiresOnAccessAndInTheSweep) {
   EXPECT_EQ(vm.run("return ntop.getCache('a'), ntop.getKeysCache('*')"), "\"\", {c=true,d=true}");
   EXPECT_EQ(store.stats().expired, 2u);
   // Writing without a TTL clears it; incrCache keeps it.
-  vm.run("ntop.setCache('e', '1', 3) ntop.setCache('e', '2') ntop.setCache('f', '1', 3) "
-         "ntop.incrCache('f') ntop.setHashCache('g', 'x', 'y')");
+  vm.run(
+      "ntop.setCache('e', '1', 3) ntop.setCache('e', '2') ntop.setCache('f', '1', 3) "
+      "ntop.incrCache('f') ntop.setHashCache('g', 'x', 'y')");
   EXPECT_EQ(store.sweep(clock.now + 2 * kSec), 0u);
   EXPECT_EQ(store.sweep(clock.now + 3 * kSec), 1u);  // f
   EXPECT_EQ(vm.run("return ntop.getCache('e'), ntop.getCache('f')"), "\"2\", \"\"");
@@ -254,8 +263,9 @@ TEST(Cache, WritesPastTheCapsAreRefused) {
   EXPECT_EQ(store.stats().refused, 1u);
   EXPECT_LE(store.stats().bytes, store.max_bytes());
   // Shrinking and deleting always work; then there is room again.
-  EXPECT_EQ(vm.run("return ntop.setCache('k1', 'small'), ntop.setCache('k8', string.rep('x', 100000))"),
-            "true, true");
+  EXPECT_EQ(
+      vm.run("return ntop.setCache('k1', 'small'), ntop.setCache('k8', string.rep('x', 100000))"),
+      "true, true");
   // Every write that grows is refused when full: lists, hashes, sets, incr.
   EXPECT_EQ(vm.run("local big = string.rep('y', 120000) "
                    "return ntop.rpushCache('l', big), ntop.setHashCache('h', 'f', big), "
@@ -278,8 +288,9 @@ TEST(Cache, TypeErrorsAndBadArguments) {
   FakeClock clock;
   CacheStore store(1 << 20, clock.fn());
   CacheVm vm(control_access(&store));
-  vm.run("ntop.setHashCache('h', 'f', 'v') ntop.rpushCache('l', 'x') ntop.setCache('s', 'abc') "
-         "ntop.setMembersCache('m', 'x')");
+  vm.run(
+      "ntop.setHashCache('h', 'f', 'v') ntop.rpushCache('l', 'x') ntop.setCache('s', 'abc') "
+      "ntop.setMembersCache('m', 'x')");
   EXPECT_EQ(vm.run("ntop.setCache('h', 'x')"),
             "error: t.lua:1: ntop.setCache: key 'h' holds a hash, not a string");
   EXPECT_EQ(vm.run("\nntop.incrCache('l')"),
@@ -300,18 +311,22 @@ TEST(Cache, TypeErrorsAndBadArguments) {
   EXPECT_EQ(vm.run("return ntop.getCache('h'), ntop.getHashCache('l', 'x'), ntop.llenCache('h'), "
                    "ntop.getMembersCache('l'), ntop.lrangeCache('m', 0, -1), ntop.delCache('m')"),
             "\"\", \"\", 0, nil, [], true");
-  EXPECT_EQ(vm.run("ntop.setCache('k', 'v', -1)"),
-            "error: t.lua:1: ntop.setCache: bad argument #3 'ttl' (integer >= 0 expected, got number)");
+  EXPECT_EQ(
+      vm.run("ntop.setCache('k', 'v', -1)"),
+      "error: t.lua:1: ntop.setCache: bad argument #3 'ttl' (integer >= 0 expected, got number)");
   EXPECT_EQ(vm.run("ntop.incrCache('k', 1.5)"),
             "error: t.lua:1: ntop.incrCache: bad argument #2 'n' (integer expected, got number)");
   EXPECT_EQ(vm.run("ntop.setCache('k', {})"),
             "error: t.lua:1: ntop.setCache: bad argument #2 'value' (string expected, got table)");
-  EXPECT_EQ(vm.run("ntop.setCache('', 'v')"),
-            "error: t.lua:1: ntop.setCache: bad argument #1 'key' (1 to 256 bytes expected, got 0)");
-  EXPECT_EQ(vm.run("ntop.delCache(string.rep('k', 257))"),
-            "error: t.lua:1: ntop.delCache: bad argument #1 'key' (1 to 256 bytes expected, got 257)");
-  EXPECT_EQ(vm.run("return ntop.getCache(string.rep('k', 257)), ntop.setCache(string.rep('k', 256), 1)"),
-            "\"\", true");
+  EXPECT_EQ(
+      vm.run("ntop.setCache('', 'v')"),
+      "error: t.lua:1: ntop.setCache: bad argument #1 'key' (1 to 256 bytes expected, got 0)");
+  EXPECT_EQ(
+      vm.run("ntop.delCache(string.rep('k', 257))"),
+      "error: t.lua:1: ntop.delCache: bad argument #1 'key' (1 to 256 bytes expected, got 257)");
+  EXPECT_EQ(
+      vm.run("return ntop.getCache(string.rep('k', 257)), ntop.setCache(string.rep('k', 256), 1)"),
+      "\"\", true");
   EXPECT_EQ(vm.run("ntop.lrangeCache('l', 0)"),
             "error: t.lua:1: ntop.lrangeCache: bad argument #3 'stop' (number expected, got nil)");
 }
@@ -323,17 +338,39 @@ TEST(Cache, GlobPatterns) {
     bool match;
   };
   const Case cases[] = {
-      {"*", "", true},           {"*", "anything", true},     {"a*", "abc", true},
-      {"a*", "bac", false},      {"*c", "abc", true},         {"a*c", "ac", true},
-      {"a*c", "abcbc", true},    {"a*c", "abcb", false},      {"a?c", "abc", true},
-      {"a?c", "ac", false},      {"[ab]x", "bx", true},       {"[ab]x", "cx", false},
-      {"[a-c]", "b", true},      {"[c-a]", "b", true},        {"[^a-c]", "b", false},
-      {"[^a-c]", "d", true},     {"\\*", "*", true},          {"\\*", "a", false},
-      {"a\\?", "a?", true},      {"a\\?", "ab", false},       {"[\\]]", "]", true},
-      {"[]]", "]", true},        {"[", "[", true},            {"a[b", "a[b", true},
-      {"*.*.*", "a.b.c", true},  {"*.*.*", "a.b", false},     {"h:*:[0-9]*", "h:x:7y", true},
-      {"h:*:[0-9]*", "h:x:y", false}, {"**a", "xxa", true},   {"", "", true},
-      {"", "a", false},          {"?*?", "ab", true},         {"?*?", "a", false},
+      {"*", "", true},
+      {"*", "anything", true},
+      {"a*", "abc", true},
+      {"a*", "bac", false},
+      {"*c", "abc", true},
+      {"a*c", "ac", true},
+      {"a*c", "abcbc", true},
+      {"a*c", "abcb", false},
+      {"a?c", "abc", true},
+      {"a?c", "ac", false},
+      {"[ab]x", "bx", true},
+      {"[ab]x", "cx", false},
+      {"[a-c]", "b", true},
+      {"[c-a]", "b", true},
+      {"[^a-c]", "b", false},
+      {"[^a-c]", "d", true},
+      {"\\*", "*", true},
+      {"\\*", "a", false},
+      {"a\\?", "a?", true},
+      {"a\\?", "ab", false},
+      {"[\\]]", "]", true},
+      {"[]]", "]", true},
+      {"[", "[", true},
+      {"a[b", "a[b", true},
+      {"*.*.*", "a.b.c", true},
+      {"*.*.*", "a.b", false},
+      {"h:*:[0-9]*", "h:x:7y", true},
+      {"h:*:[0-9]*", "h:x:y", false},
+      {"**a", "xxa", true},
+      {"", "", true},
+      {"", "a", false},
+      {"?*?", "ab", true},
+      {"?*?", "a", false},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(cache_glob_match(c.pattern, c.key), c.match) << c.pattern << " vs " << c.key;
@@ -341,8 +378,9 @@ TEST(Cache, GlobPatterns) {
   FakeClock clock;
   CacheStore store(1 << 20, clock.fn());
   CacheVm vm(control_access(&store));
-  vm.run("for _, k in ipairs({'host.1.a', 'host.2.a', 'host.10.b', 'flow.1', 'h*'}) do "
-         "ntop.setCache(k, 'v') end");
+  vm.run(
+      "for _, k in ipairs({'host.1.a', 'host.2.a', 'host.10.b', 'flow.1', 'h*'}) do "
+      "ntop.setCache(k, 'v') end");
   EXPECT_EQ(vm.run("return ntop.getKeysCache('host.*')"),
             "{host.1.a=true,host.10.b=true,host.2.a=true}");
   EXPECT_EQ(vm.run("return ntop.getKeysCache('host.?.a')"), "{host.1.a=true,host.2.a=true}");
@@ -416,7 +454,9 @@ PublishCost publish_cost(size_t keys) {
       store.set("key:" + std::to_string((i * 7919) % keys), "v" + std::to_string(i), 0);
       snap = store.publish();
     }
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / kIters;
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+        kIters;
     if (ns < best.ns) best.ns = ns;
     best.nodes = static_cast<double>(store.stats().nodes_copied - nodes0) / kIters;
   }
@@ -426,9 +466,10 @@ PublishCost publish_cost(size_t keys) {
 TEST(Cache, PublishCostDoesNotGrowWithTheStore) {
   const PublishCost small = publish_cost(1'000);
   const PublishCost large = publish_cost(100'000);
-  std::printf("publish after a 1-key change: 1k keys %.0f ns, %.2f nodes copied; "
-              "100k keys %.0f ns, %.2f nodes copied\n",
-              small.ns, small.nodes, large.ns, large.nodes);
+  std::printf(
+      "publish after a 1-key change: 1k keys %.0f ns, %.2f nodes copied; "
+      "100k keys %.0f ns, %.2f nodes copied\n",
+      small.ns, small.nodes, large.ns, large.nodes);
   // Copies follow the trie's depth (log32 of the size): one path, 3 or 4 nodes.
   EXPECT_LE(small.nodes, 4.0);
   EXPECT_LE(large.nodes, 5.0);
@@ -610,7 +651,8 @@ TEST(Cache, WorkerReadsItsSnapshotAndQueuesWrites) {
             "nil, nil, nil, nil, nil, nil");
   EXPECT_EQ(w.vm.log.lines.size(), 4u) << joined(w.vm.log.lines);
   EXPECT_TRUE(w.vm.log.contains("ntop.lpopCache is not served in worker VMs (returned nil)"));
-  EXPECT_TRUE(w.vm.log.contains("ntop.getCacheStats is not available in worker VMs (returned nil)"));
+  EXPECT_TRUE(
+      w.vm.log.contains("ntop.getCacheStats is not available in worker VMs (returned nil)"));
   EXPECT_EQ(w.store.read("l")->list().size(), 1u);
   // Expiry of snapshot reads follows the worker's packet time.
   w.store.set("t", "v", 10);
@@ -658,11 +700,12 @@ TEST(Cache, FullQueueDropsAndCounts) {
 TEST(Cache, QueuedWritesApplyInOrderAndErrorsAreCounted) {
   WorkerSide w(256);
   w.vm.host->script = -1;
-  EXPECT_EQ(w.vm.run("ntop.setCache('k', 'a') ntop.rpushCache('l', '1') ntop.setCache('k', 'b') "
-                     "ntop.rpushCache('l', '2') ntop.incrCache('l') ntop.lpushCache('l', '0') "
-                     "ntop.setHashCache('k', 'f', 'v') ntop.delCache('k') ntop.setnxCache('k', 'c') "
-                     "ntop.setCache('x', 'abc') ntop.incrCache('x') return true"),
-            "true");
+  EXPECT_EQ(
+      w.vm.run("ntop.setCache('k', 'a') ntop.rpushCache('l', '1') ntop.setCache('k', 'b') "
+               "ntop.rpushCache('l', '2') ntop.incrCache('l') ntop.lpushCache('l', '0') "
+               "ntop.setHashCache('k', 'f', 'v') ntop.delCache('k') ntop.setnxCache('k', 'c') "
+               "ntop.setCache('x', 'abc') ntop.incrCache('x') return true"),
+      "true");
   std::vector<std::string> errors;
   const size_t n = w.store.apply(w.queue, [&](int script, std::string_view msg) {
     errors.push_back(std::to_string(script) + " " + std::string(msg));
@@ -670,7 +713,8 @@ TEST(Cache, QueuedWritesApplyInOrderAndErrorsAreCounted) {
   EXPECT_EQ(n, 11u);
   EXPECT_EQ(w.store.read("k")->str(), "c");
   const auto& l = w.store.read("l")->list();
-  EXPECT_EQ(std::vector<std::string>(l.begin(), l.end()), (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_EQ(std::vector<std::string>(l.begin(), l.end()),
+            (std::vector<std::string>{"0", "1", "2"}));
   EXPECT_EQ(w.store.stats().apply_errors, 3u);
   EXPECT_EQ(w.store.stats().queued_applied, 8u);
   EXPECT_EQ(joined(errors),
