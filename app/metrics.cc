@@ -475,10 +475,12 @@ std::vector<MetricFamily> Metrics::families() {
       return false;
     };
     MetricFamily calls =
-        family("loupe_lua_calls_total", "Calls into the worker VMs, by script and hook.",
+        family("loupe_lua_calls_total",
+               "Calls into the Lua VMs, by script and hook (flow hooks in the workers; second, "
+               "min, 5mins, hour, day in the control VM).",
                MetricType::Counter);
     MetricFamily errors = family("loupe_lua_errors_total",
-                                 "Script errors in the worker VMs, by script and kind (runtime, "
+                                 "Script errors in the Lua VMs, by script and kind (runtime, "
                                  "api, sandbox, memory, hard_stop, limit).",
                                  MetricType::Counter);
     MetricFamily overruns = family("loupe_lua_budget_overruns_total",
@@ -487,6 +489,25 @@ std::vector<MetricFamily> Metrics::families() {
     MetricFamily hard = family("loupe_lua_hard_stops_total",
                                "Calls stopped at lua.budget.hard_worker_ms of CPU time, by script.",
                                MetricType::Counter);
+    // Control VM scripts (host/, network/, periodic/): hooks by granularity.
+    MetricFamily skipped = family("loupe_lua_periodic_skipped_total",
+                                  "Hosts or networks a control run skipped at its deadline, or "
+                                  "periods a clock jump skipped, by script and granularity.",
+                                  MetricType::Counter);
+    for (const auto& [key, c] : ss.control_totals()) {
+      for (int g = 0; g < kGranularities; g++) {
+        if (c.calls[g] != 0) {
+          sample(calls, {{"script", key}, {"hook", kGranularityNames[g]}},
+                 static_cast<double>(c.calls[g]));
+          sample(skipped, {{"script", key}, {"granularity", kGranularityNames[g]}},
+                 static_cast<double>(c.skipped[g]));
+        }
+      }
+      for (int k = 0; k < kErrorKinds; k++)
+        sample(errors, {{"script", key}, {"kind", kErrorKindNames[k]}},
+               static_cast<double>(c.errors[k]));
+    }
+    out.push_back(std::move(skipped));
     for (const auto& [key, s] : t.scripts) {
       for (int h = 0; h < kHookCount; h++)
         if (s.calls[h] != 0 || registered(key, h))
@@ -523,6 +544,10 @@ std::vector<MetricFamily> Metrics::families() {
         sample(memory, {{"vm", name}}, static_cast<double>(vm->memory_used()));
         sample(limit, {{"vm", name}}, static_cast<double>(vm->memory_limit()));
       }
+    }
+    if (const ControlScripts* control = ss.control()) {
+      sample(memory, {{"vm", "control"}}, static_cast<double>(control->memory_bytes()));
+      sample(limit, {{"vm", "control"}}, static_cast<double>(control->memory_limit()));
     }
     out.push_back(std::move(memory));
     out.push_back(std::move(limit));

@@ -223,6 +223,15 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
         reloads_.succeeded();
         generation_ = r.generation;
         supervisor_ = std::move(supervisor);
+        if (control_)
+          for (const ControlScriptInfo& cs : control_->scripts()) {
+            ControlTotals& t = control_retired_[cs.key];
+            for (int g = 0; g < kGranularities; g++) {
+              t.calls[g] += cs.calls[g];
+              t.skipped[g] += cs.runs[g].skipped;
+            }
+            for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
+          }
         control_ = std::move(b.control);  // the old control VM's teardown runs here
         release_removed_scripts();
         std::fprintf(stderr, "loupe: reload: %s\n", generation_summary(r).c_str());
@@ -290,6 +299,20 @@ uint64_t ScriptSets::cache_writes_dropped() const {
   uint64_t n = 0;
   for (const auto& q : queues_) n += q->dropped();
   return n;
+}
+
+std::map<std::string, ScriptSets::ControlTotals> ScriptSets::control_totals() const {
+  std::map<std::string, ControlTotals> all = control_retired_;
+  if (control_)
+    for (const ControlScriptInfo& cs : control_->scripts()) {
+      ControlTotals& t = all[cs.key];
+      for (int g = 0; g < kGranularities; g++) {
+        t.calls[g] += cs.calls[g];
+        t.skipped[g] += cs.runs[g].skipped;
+      }
+      for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
+    }
+  return all;
 }
 
 void ScriptSets::run_control(Granularity g, uint64_t when, bool final) {

@@ -91,6 +91,14 @@ class ScriptSets {
   const CacheStore* cache() const { return cache_.get(); }
   uint64_t cache_writes_dropped() const;
   const ControlScripts* control() const { return control_.get(); }
+  // Control scripts' counters of the control VMs already replaced, by key:
+  // with the running VM's, totals that never go down across reloads.
+  struct ControlTotals {
+    std::array<uint64_t, kGranularities> calls{};
+    std::array<uint64_t, kErrorKinds> errors{};
+    std::array<uint64_t, kGranularities> skipped{};
+  };
+  std::map<std::string, ControlTotals> control_totals() const;
   ControlServices& control_services() { return services_; }
   // For the metrics: the running generation (null: none), its number, the
   // reloads, and the counters of the VMs already destroyed.
@@ -147,7 +155,8 @@ class ScriptSets {
   ControlState control_state_;
   std::unique_ptr<ControlScripts> control_;
   std::unique_ptr<ControlScripts> control_pending_;  // built at start, adopted in attach()
-  uint64_t last_when_ns_ = 0;  // the control clock at the last run (release records' time)
+  uint64_t last_when_ns_ = 0;
+  std::map<std::string, ControlTotals> control_retired_;  // the control clock at the last run (release records' time)
   uint32_t hard_worker_ms_ = 20;
   uint64_t last_supervise_ns_ = 0;
   std::string summary_;  // the start's generation line

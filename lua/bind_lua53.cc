@@ -1,9 +1,9 @@
 // The Lua 5.3 run-time library (contract §9.3): the helpers that translated
 // operators call, with 5.3's integer semantics computed on 64 bits (not
 // LuaJIT's 32-bit `bit`), the utf8 library, math.maxinteger and
-// math.mininteger, and 5.3's own math.tointeger, math.ult and table.move
-// (they replace the approximations lua/bind_lib.cc installs first). Results a double cannot hold
-// exactly raise an error of kind limit rather than lose bits silently.
+// math.mininteger, and 5.3's math.tointeger, math.ult and table.move.
+// Results a double cannot hold exactly raise an error of kind limit rather
+// than lose bits silently.
 #include <cmath>
 #include <cstring>
 #include <lua.hpp>

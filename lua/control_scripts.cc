@@ -351,7 +351,7 @@ bool ControlScripts::invoke(size_t i, Granularity g, uint64_t when, bool final) 
   const bool stopped = h.vm.stopping();
   const bool memory = status == LUA_ERRMEM || h.vm.alloc_failed();
   h.vm.end_limited();
-  s.calls++;
+  s.calls[gi]++;
   if (status != 0) {
     ErrorKind kind = stopped ? ErrorKind::kHardStop
                      : memory ? ErrorKind::kMemory

@@ -93,7 +93,7 @@ struct ControlScriptInfo {
   bool local_only = false;
   uint8_t hooks = 0;  // bit per Granularity
   std::array<ControlRunStats, kGranularities> runs{};
-  uint64_t calls = 0;
+  std::array<uint64_t, kGranularities> calls{};  // hook calls (one per host for host hooks)
   std::array<uint64_t, kErrorKinds> errors{};
 };
 

@@ -43,7 +43,9 @@ namespace loupe {
   X(ssh_hassh_client, str, "ssh", "hassh_client")             \
   X(ssh_hassh_server, str, "ssh", "hassh_server")             \
   X(server_name, str, "host", "name")                         \
-  X(classifier, match, "", "classifiers")
+  X(classifier, match, "", "classifiers")                     \
+  X(script_tag, str, "", "tags")                              \
+  X(script_field, field, "", "fields")
 
 enum class MetaField : uint8_t {
   none = 0,

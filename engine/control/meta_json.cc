@@ -1,5 +1,9 @@
 #include "engine/control/meta_json.h"
 
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
@@ -193,6 +197,50 @@ void append_meta_json(std::string& out, MetaView meta) {
     out += e.value[0] == 2 ? ",\"side\":\"server\"}" : ",\"side\":\"client\"}";
   });
   if (!first) out += ']';
+
+  // What scripts added: flow.setTag / session:add_tag, flow.addField /
+  // session:add_string, add_int (contract §5.5).
+  first = true;
+  meta.for_each([&](const MetaEntry& e) {
+    if (e.field != MetaField::script_tag) return;
+    out += first ? ",\"tags\":[" : ",";
+    first = false;
+    append_json_string(out, e.value);
+  });
+  if (!first) out += ']';
+  // Fields: [kind u8: 's' or 'i'][name length u8][name][value], one entry
+  // per value, grouped by name in the order names first appear.
+  std::vector<std::string_view> names;
+  meta.for_each([&](const MetaEntry& e) {
+    if (e.field != MetaField::script_field || e.value.size() < 2) return;
+    const std::string_view name = e.value.substr(2, static_cast<uint8_t>(e.value[1]));
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  });
+  if (names.empty()) return;
+  out += ",\"fields\":{";
+  for (size_t i = 0; i < names.size(); i++) {
+    if (i) out += ',';
+    append_json_string(out, names[i]);
+    out += ":[";
+    bool first_value = true;
+    meta.for_each([&](const MetaEntry& e) {
+      if (e.field != MetaField::script_field || e.value.size() < 2) return;
+      const uint8_t len = static_cast<uint8_t>(e.value[1]);
+      if (e.value.substr(2, len) != names[i]) return;
+      if (!first_value) out += ',';
+      first_value = false;
+      const std::string_view v = e.value.substr(2 + len);
+      if (e.value[0] == 'i' && v.size() == 8) {
+        int64_t n;
+        std::memcpy(&n, v.data(), 8);
+        out += std::to_string(n);
+      } else {
+        append_json_string(out, v);
+      }
+    });
+    out += ']';
+  }
+  out += '}';
 }
 
 }  // namespace loupe

@@ -170,6 +170,35 @@ void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, 
   store_meta(f);
 }
 
+void Worker::export_script_values(Flow& f, uint32_t idx) {
+  // Tags and fields scripts added go into the flow's record with its
+  // metadata (a full blob drops and counts them like any entry).
+  std::string_view tags[64];
+  const size_t n_tags = scripts_->tags(idx, tags, 64);
+  for (size_t i = 0; i < n_tags; i++) meta_.add(MetaField::script_tag, tags[i]);
+  WorkerScripts::Field fields[64];
+  const size_t n_fields = scripts_->fields(idx, fields, 64);
+  char entry[2 + 255 + kMetaMaxValue];
+  for (size_t i = 0; i < n_fields; i++) {
+    const WorkerScripts::Field& fl = fields[i];
+    const size_t name = std::min<size_t>(fl.name.size(), 255);
+    entry[0] = fl.is_string ? 's' : 'i';
+    entry[1] = static_cast<char>(name);
+    std::memcpy(entry + 2, fl.name.data(), name);
+    size_t len = 2 + name;
+    if (fl.is_string) {
+      const size_t v = std::min<size_t>(fl.text.size(), kMetaMaxValue);
+      std::memcpy(entry + len, fl.text.data(), v);
+      len += v;
+    } else {
+      std::memcpy(entry + len, &fl.number, 8);
+      len += 8;
+    }
+    meta_.add(MetaField::script_field, entry, static_cast<uint32_t>(len));
+  }
+  if (n_tags != 0 || n_fields != 0) store_meta(f);
+}
+
 void Worker::store_meta(Flow& f) {
   counters_.l7_meta_dropped.add(meta_.dropped());
   if (meta_.size() != 0 && !meta_pool_.append(f.l7_meta, meta_.view()))
@@ -266,6 +295,7 @@ void Worker::on_flow_record(Flow& f, EndReason reason) {
     // protocolDetected if still owed, then flowEnd (contract 3.2).
     const uint32_t idx = table_.index_of(f);
     scripts_->on_flow_end(idx, view(f), f.last_ns);
+    export_script_values(f, idx);
     scripts_->forget_flow(idx);
   }
   const MetaView meta = meta_pool_.view(f.l7_meta);

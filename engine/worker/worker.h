@@ -174,6 +174,8 @@ class Worker final : public FlowSink {
                 uint8_t proto);
   // Appends the entries built in meta_ to the flow's blob (counted when dropped).
   void store_meta(Flow& f);
+  // At a flow's final record: the tags and fields its scripts added.
+  void export_script_values(Flow& f, uint32_t idx);
 
   const Config& config_;
   WorkerSetup setup_;

@@ -55,7 +55,11 @@ def run(env, pcap, scripts, workers=1, extra=()):
             os.unlink(f)
     cmd = [env.loupe, "-c", env.config, "-r", pcap, "--set", "output.flows=" + flows,
            "--set", "alerts.file=" + alerts, "--set", "lua.scripts_dir=" + scripts,
-           "--set", "workers.count=%d" % workers] + list(extra)
+           "--set", "workers.count=%d" % workers,
+           # Every alert is counted here: no rate limit (the pipeline's own
+           # tests cover the limits).
+           "--set", "alerts.max_per_script_per_second=0", "--set", "alerts.max_per_minute=0"
+           ] + list(extra)
     p = subprocess.run(cmd, capture_output=True, text=True)
     recs, alts = [], []
     if os.path.exists(flows):

@@ -157,9 +157,11 @@ def reload_run(env):
     cleanup()
     try:
         setup()
+        # One alert per HTTP flow is the point: no rate limit.
         proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
                            "lua.scripts_dir=" + scripts,
                            "classify.classifiers.cache_dir=" + os.path.join(env.tmp, "hs"),
+                           "alerts.max_per_script_per_second=0", "alerts.max_per_minute=0",
                            config=conf)
         sent = 0
         for pcap, rules in ((before, CLASSIFIERS_B), (after, None)):
@@ -321,7 +323,8 @@ def reopen_run(env):
     try:
         setup()
         proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
-                           "lua.scripts_dir=" + scripts, "flow.timeouts.tcp_closed=1")
+                           "lua.scripts_dir=" + scripts, "flow.timeouts.tcp_closed=1",
+                           "alerts.max_per_script_per_second=0", "alerts.max_per_minute=0")
         replay(first)
         time.sleep(2.5)  # closed flows linger tcp_closed (1 s), then their records are written
         os.rename(alerts, alerts + ".1")

@@ -269,6 +269,39 @@ TEST(ControlScripts, ABrokenHookIsReportedAndTheOthersRun) {
   EXPECT_EQ(c.cs->scripts()[0].errors[static_cast<int>(ErrorKind::kRuntime)], 1u);
 }
 
+std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::string out;
+  if (f == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+TEST(ShippedHostChecks, UnansweredPortsFiresOnAScannerOnly) {
+  const std::string path = std::string(LOUPE_SOURCE_ROOT) + "/scripts/host/unanswered_ports.lua";
+  Control c(Files{{"host/unanswered_ports.lua", read_file(path)}});
+  ASSERT_NE(c.cs, nullptr) << joined(c.gen.errors) << joined(c.errors);
+  // 10.0.0.1 left 3 ports unanswered (quiet); 10.0.0.9 tries 150 ports on 2 hosts.
+  HostPartial p(1024, 256, 2);
+  p.entry(key("10.0.0.9"), 0, 0, 0)->bytes_sent = 150 * 60;
+  for (uint16_t port = 1; port <= 150; port++)
+    p.add_contact({key("10.0.0.9"), key(port % 2 ? "10.0.0.2" : "10.0.0.1"), port, 6});
+  c.table.merge(p);
+  c.cs->run(Granularity::kMin, kMin, false);
+  auto engaged = c.alerts(AlertStatusFilter::kEngaged);
+  ASSERT_EQ(engaged.size(), 1u);
+  EXPECT_EQ(engaged[0]->alert.entity_val, "10.0.0.9@0");
+  EXPECT_EQ(engaged[0]->alert.score, 80u);
+  EXPECT_EQ(engaged[0]->alert.message, "10.0.0.9 contacted 150 server ports on 2 hosts without an answer");
+  // The counters were reset: the next quiet minute releases it.
+  c.cs->run(Granularity::kMin, kMin + 60, false);
+  EXPECT_TRUE(c.alerts(AlertStatusFilter::kEngaged).empty());
+  EXPECT_EQ(c.table.find(key("10.0.0.1"))->ports_noreply.estimate(), 0u);
+}
+
 TEST(ControlSchedule, PeriodsAlignToTheClock) {
   ControlSchedule s;
   EXPECT_TRUE(s.advance(kMin - 2).empty()) << "the start is not a boundary crossed";
