@@ -2,6 +2,7 @@
 
 #include <hs/hs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -17,11 +18,14 @@ void free_handle(ClassifierHandle* h) {
 
 }  // namespace
 
-ClassifierBuild ClassifierSets::build(const Config& config, const std::string& config_file) {
-  if (!config.classify.classifiers.enabled || config.classifiers.empty()) return {};
+ClassifierBuild ClassifierSets::build(const Config& config, const std::string& config_file,
+                                      const std::vector<ClassifierSpec>& script_specs) {
+  if (!config.classify.classifiers.enabled || (config.classifiers.empty() && script_specs.empty()))
+    return {};
   // The rules' file is part of the set's identity: its content is hashed too.
-  return ClassifierDb::build(classifier_specs(config.classifiers, config_file), {config_file},
-                             config.classify.classifiers.cache_dir);
+  std::vector<ClassifierSpec> specs = classifier_specs(config.classifiers, config_file);
+  specs.insert(specs.end(), script_specs.begin(), script_specs.end());
+  return ClassifierDb::build(std::move(specs), {config_file}, config.classify.classifiers.cache_dir);
 }
 
 void ClassifierSets::log_build(const ClassifierBuild& b, const char* what) const {
@@ -33,9 +37,10 @@ void ClassifierSets::log_build(const ClassifierBuild& b, const char* what) const
                static_cast<double>(b.elapsed.count()) / 1000.0);
 }
 
-ClassifierSets::ClassifierSets(const Config& config, const std::string& config_file)
-    : config_file_(config_file) {
-  ClassifierBuild b = build(config, config_file);
+ClassifierSets::ClassifierSets(const Config& config, const std::string& config_file,
+                               std::vector<ClassifierSpec> script_specs)
+    : config_file_(config_file), config_(config), script_specs_(std::move(script_specs)) {
+  ClassifierBuild b = build(config, config_file, script_specs_);
   if (!b.errors.empty()) {
     std::string all = "classifiers rejected:";
     for (const std::string& e : b.errors) all += "\n  " + e;
@@ -64,14 +69,41 @@ void ClassifierSets::reload(const Config& config) {
     std::fprintf(stderr, "loupe: classifiers: reload: a build is already running; signal ignored\n");
     return;
   }
+  config_ = config;
   // The config is copied: the build thread must not read the caller's.
-  building_ = std::async(std::launch::async, [c = config, f = config_file_] { return build(c, f); });
+  building_ = std::async(std::launch::async, [c = config, f = config_file_, s = script_specs_] {
+    return build(c, f, s);
+  });
+}
+
+void ClassifierSets::set_script_rules(std::vector<ClassifierSpec> specs) {
+  auto same = [](const ClassifierSpec& a, const ClassifierSpec& b) {
+    return a.name == b.name && a.l4 == b.l4 && a.offset == b.offset && a.bytes == b.bytes &&
+           a.script_classifier == b.script_classifier;
+  };
+  if (specs.size() == script_specs_.size() &&
+      std::equal(specs.begin(), specs.end(), script_specs_.begin(), same))
+    return;
+  script_specs_ = std::move(specs);
+  if (building_.valid()) {
+    rebuild_pending_ = true;  // started again once this one is collected
+    return;
+  }
+  building_ = std::async(std::launch::async, [c = config_, f = config_file_, s = script_specs_] {
+    return build(c, f, s);
+  });
 }
 
 void ClassifierSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
   if (building_.valid() &&
       building_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
     ClassifierBuild b = building_.get();
+    if (rebuild_pending_) {
+      rebuild_pending_ = false;
+      building_ = std::async(std::launch::async, [c = config_, f = config_file_, s = script_specs_] {
+        return build(c, f, s);
+      });
+    }
     const std::string old_hash = current_ ? current_->hash_hex() : "";
     const std::string new_hash = b.db ? b.db->hash_hex() : "";
     if (!b.errors.empty()) {

@@ -21,7 +21,9 @@ class ClassifierSets {
  public:
   // Builds the configured rule set (from the cache when it holds it).
   // Throws std::runtime_error listing every rule that failed.
-  ClassifierSets(const Config& config, const std::string& config_file);
+  // `script_specs`: the Lua classifiers of the script set at start.
+  ClassifierSets(const Config& config, const std::string& config_file,
+                 std::vector<ClassifierSpec> script_specs = {});
   ~ClassifierSets();
 
   // The handle worker `i` starts with (its own scratch); empty without rules.
@@ -30,6 +32,10 @@ class ClassifierSets {
   // SIGHUP: starts building the rule set of `config` unless one is being
   // built. Logs the outcome when poll() sees it.
   void reload(const Config& config);
+  // The Lua classifiers of a new script generation (contract §5.2: compiled
+  // with the configured rules into one set): rebuilds the set when they
+  // changed. A build already running is followed by another one.
+  void set_script_rules(std::vector<ClassifierSpec> specs);
   // Every control loop turn: collects a finished build, offers the new set
   // to workers that have not taken it yet, frees what workers gave back.
   void poll(std::vector<std::unique_ptr<Worker>>& workers);
@@ -42,10 +48,14 @@ class ClassifierSets {
   const ReloadStats& reloads() const { return reloads_; }
 
  private:
-  static ClassifierBuild build(const Config& config, const std::string& config_file);
+  static ClassifierBuild build(const Config& config, const std::string& config_file,
+                               const std::vector<ClassifierSpec>& script_specs);
   void log_build(const ClassifierBuild& b, const char* what) const;
 
   std::string config_file_;
+  Config config_;                            // the configuration of the last build
+  std::vector<ClassifierSpec> script_specs_;  // the running script generation's
+  bool rebuild_pending_ = false;              // script rules changed during a build
   std::shared_ptr<const ClassifierDb> current_;
   std::future<ClassifierBuild> building_;
   // Per worker: the handle offered and not yet taken (nullptr: none).

@@ -151,8 +151,7 @@ class Metrics::Collector final : public prometheus::Collectable {
     wanted_.store(false, std::memory_order_relaxed);
     return requested_;
   }
-  void serve(uint64_t ticket, std::vector<MetricFamily> families) {
-    auto latest = std::make_shared<const std::vector<MetricFamily>>(std::move(families));
+  void serve(uint64_t ticket, std::shared_ptr<const std::vector<MetricFamily>> latest) {
     {
       std::lock_guard lock(mu_);
       latest_ = std::move(latest);
@@ -229,7 +228,14 @@ void Metrics::poll() {
   if (polls_.empty() || now - polls_.back().at >= std::chrono::seconds(1)) sample_polls(now);
   if (!collector_->wanted()) return;
   const uint64_t ticket = collector_->begin();
-  collector_->serve(ticket, families());
+  // Built at most once per kMinBuildInterval: scrapes in between get the
+  // same families, so the control core's cost does not grow with the
+  // number or rate of scrapers (values are then up to that old).
+  if (!built_ || now - built_at_ >= kMinBuildInterval) {
+    built_ = std::make_shared<const std::vector<MetricFamily>>(families());
+    built_at_ = now;
+  }
+  collector_->serve(ticket, built_);
 }
 
 void Metrics::sample_polls(SteadyClock::time_point now) {
@@ -457,6 +463,8 @@ std::vector<MetricFamily> Metrics::families() {
       LuaTotals::Script& l = last.scripts[key];
       for (int h = 0; h < kHookCount; h++)
         l.calls[h] = s.calls[h] = std::max(s.calls[h], l.calls[h]);
+      for (int h = 0; h < kArkimeHookCount; h++)
+        l.arkime_calls[h] = s.arkime_calls[h] = std::max(s.arkime_calls[h], l.arkime_calls[h]);
       for (int k = 0; k < kErrorKinds; k++)
         l.errors[k] = s.errors[k] = std::max(s.errors[k], l.errors[k]);
       l.overruns = s.overruns = std::max(s.overruns, l.overruns);
@@ -513,6 +521,10 @@ std::vector<MetricFamily> Metrics::families() {
         if (s.calls[h] != 0 || registered(key, h))
           sample(calls, {{"script", key}, {"hook", kHookNames[h]}},
                  static_cast<double>(s.calls[h]));
+      for (int h = 0; h < kArkimeHookCount; h++)
+        if (s.arkime_calls[h] != 0)
+          sample(calls, {{"script", key}, {"hook", kArkimeHookNames[h]}},
+                 static_cast<double>(s.arkime_calls[h]));
       for (int k = 0; k < kErrorKinds; k++)
         sample(errors, {{"script", key}, {"kind", kErrorKindNames[k]}},
                static_cast<double>(s.errors[k]));

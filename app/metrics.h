@@ -107,6 +107,9 @@ class Metrics {
   std::deque<PollSample> polls_;              // the last 10 s, one a second
   std::unordered_map<uint32_t, L7Count> l7_;  // by (master << 16 | app)
   std::unique_ptr<LuaTotals> lua_last_;       // what was last exported: Lua counters never go down
+  static constexpr std::chrono::milliseconds kMinBuildInterval{1000};
+  std::shared_ptr<const std::vector<prometheus::MetricFamily>> built_;  // the last families
+  std::chrono::steady_clock::time_point built_at_;
   double start_unix_;
 };
 

@@ -149,6 +149,7 @@ class Runtime {
   std::unique_ptr<HostTable> hosts_;       // null when hosts.enabled is off
   std::unique_ptr<ScriptSets> scripts_;
   ControlSchedule schedule_;               // when control hooks are due
+  uint32_t script_number_ = 0;             // the script generation classifiers were built for
   std::vector<rte_ring*> alert_rings_;
   std::vector<rte_ring*> log_rings_;
   EalPlan plan_;
@@ -177,11 +178,14 @@ void Runtime::start() {
     throw std::runtime_error("EAL started " + std::to_string(rte_lcore_count()) +
                              " lcores, expected " + std::to_string(n + 1));
   fields_ = MbufFields::register_all();
-  classifiers_ = std::make_unique<ClassifierSets>(config_, options_.config_path);
   // nDPI's names: for the records, and for scripts' L7 gates and names.
   if (config_.classify.ndpi.enabled || config_.lua.enabled)
     names_ = std::make_unique<NdpiModule>(config_.classify.ndpi);
   scripts_ = std::make_unique<ScriptSets>(config_, offline_, names_.get());
+  // Lua classifiers compile with the configured rules into one set.
+  classifiers_ = std::make_unique<ClassifierSets>(config_, options_.config_path,
+                                                  scripts_->classifier_specs());
+  script_number_ = scripts_->generation_number();
   writer_ = std::make_unique<RecordWriter>(
       config_.output.flows, config_.classify.ndpi.enabled ? names_.get() : nullptr);
 
@@ -226,6 +230,7 @@ void Runtime::start() {
     }
     s.fields = fields_;
     s.classifiers = classifiers_->initial_handle();
+    s.sessions = scripts_->needs_sessions();
     workers_.push_back(std::make_unique<Worker>(config_, std::move(s)));
   }
   alerts_ = std::make_unique<AlertPipeline>(
@@ -302,6 +307,11 @@ void Runtime::merge_hosts() {
 
 void Runtime::control_tick(uint64_t now_ns) {
   merge_hosts();
+  if (scripts_->generation_number() != script_number_) {
+    // A new script generation: its Lua classifiers join the rule set.
+    script_number_ = scripts_->generation_number();
+    classifiers_->set_script_rules(scripts_->classifier_specs());
+  }
   scripts_->tick_cache(now_ns);
   const uint64_t before = schedule_.last();
   const std::vector<ControlSchedule::Due> due = schedule_.advance(now_ns / 1'000'000'000ULL);

@@ -9,6 +9,7 @@
 
 #include "engine/classify/ndpi_detector.h"
 #include "engine/host/host_table.h"
+#include "lua/http_client.h"
 #include "lua/quarantine.h"
 #include "lua/supervisor.h"
 #include "lua/watchdog.h"
@@ -35,6 +36,7 @@ void LuaTotals::add(const WorkerScripts& vm) {
     const ScriptStats& st = vm.stats(static_cast<int>(i));
     Script& t = scripts[gen.scripts[i].key];
     for (int h = 0; h < kHookCount; h++) t.calls[h] += st.calls[h].get();
+    for (int h = 0; h < kArkimeHookCount; h++) t.arkime_calls[h] += st.arkime_calls[h].get();
     for (int k = 0; k < kErrorKinds; k++) t.errors[k] += st.errors[k].get();
     t.overruns += st.overruns.get();
     t.hard_stops += st.hard_stops.get();
@@ -90,6 +92,7 @@ ScriptSets::ScriptSets(const Config& config, bool offline, const NdpiModule* nam
   services_.offline = offline;
   snapshot_ms_ = config.lua.cache.snapshot_ms;
   queue_size_ = config.lua.cache.queue_size;
+  http_config_ = config.lua.http;
   cache_ = std::make_unique<CacheStore>(config.lua.cache.max_bytes, [this] {
     return offline_ ? clock_ns_ : static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
@@ -142,11 +145,16 @@ void ScriptSets::attach(std::vector<std::unique_ptr<Worker>>& workers,
   services_.alerts = pipeline;
   services_.hosts = hosts;
   control_ = std::move(control_pending_);
+  if (generation_ != nullptr)
+    http_ = std::make_unique<HttpClient>(
+        http_client_options(http_config_, static_cast<uint32_t>(workers.size() + 1)));
   for (size_t i = 0; i < workers.size(); i++) {
     readers_.push_back(std::make_unique<CacheReader>(snapshots_.get()));
     queues_.push_back(std::make_unique<CacheWriteQueue>(queue_size_));
-    worker_caches_.push_back({cache_.get(), readers_.back().get(), queues_.back().get()});
+    worker_caches_.push_back({cache_.get(), readers_.back().get(), queues_.back().get(),
+                              http_ ? &http_->port(i) : nullptr});
   }
+  if (control_ && http_) control_->attach_http(&http_->port(workers.size()));
   watchdog_ = std::make_unique<Watchdog>([](const std::string& vm) {
     std::fprintf(stderr, "loupe: lua: %s: a call is stuck inside a C function\n", vm.c_str());
   });
@@ -233,6 +241,7 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
             for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
           }
         control_ = std::move(b.control);  // the old control VM's teardown runs here
+        if (control_ && http_) control_->attach_http(&http_->port(workers.size()));
         release_removed_scripts();
         std::fprintf(stderr, "loupe: reload: %s\n", generation_summary(r).c_str());
         for (size_t i = 0; i < workers.size(); i++) {
@@ -253,6 +262,7 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
     supervisor_->poll(now);
     print_lines(supervisor_->take_log(), "");
   }
+  if (control_) control_->deliver_async(256);
   drain();
 }
 
@@ -301,6 +311,25 @@ uint64_t ScriptSets::cache_writes_dropped() const {
   return n;
 }
 
+std::vector<ClassifierSpec> ScriptSets::classifier_specs() const {
+  std::vector<ClassifierSpec> out;
+  if (!generation_) return out;
+  const auto& regs = generation_->arkime_classifiers;
+  for (size_t i = 0; i < regs.size(); i++) {
+    ClassifierSpec c;
+    c.name = regs[i].name;
+    c.l4 = regs[i].proto;
+    c.offset = regs[i].offset;
+    c.bytes = regs[i].match;
+    c.origin = regs[i].script >= 0 && static_cast<size_t>(regs[i].script) < generation_->scripts.size()
+                   ? generation_->scripts[static_cast<size_t>(regs[i].script)].path
+                   : std::string("lua");
+    c.script_classifier = static_cast<int32_t>(i);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::map<std::string, ScriptSets::ControlTotals> ScriptSets::control_totals() const {
   std::map<std::string, ControlTotals> all = control_retired_;
   if (control_)
@@ -346,6 +375,12 @@ void ScriptSets::drain() {
 void ScriptSets::shutdown(std::vector<std::unique_ptr<Worker>>& workers) {
   if (watchdog_) watchdog_->stop();
   drain();
+  // Requests still in flight are answered "shutdown"; the control VM gets
+  // its last replies (the workers' VMs are done).
+  if (http_) {
+    http_->stop();
+    if (control_) control_->deliver_async(SIZE_MAX);
+  }
   control_.reset();  // its teardown() runs while the pipeline and host table exist
   for (size_t i = 0; i < workers.size(); i++) {
     retire(workers[i]->scripts_handover().take_retired());

@@ -37,6 +37,7 @@ class WorkerScripts;
 struct LuaTotals {
   struct Script {
     std::array<uint64_t, kHookCount> calls{};
+    std::array<uint64_t, kArkimeHookCount> arkime_calls{};  // classify, parser, body, http, ...
     std::array<uint64_t, kErrorKinds> errors{};
     uint64_t overruns = 0;
     uint64_t hard_stops = 0;
@@ -82,6 +83,15 @@ class ScriptSets {
   }
   // The control VM: the granularities its scripts hook (bit per
   // Granularity), and one run of them (§3.5).
+  // Whether the set has Arkime classifiers, http_on or body feeds: workers
+  // then reassemble streams and parse HTTP and SMTP (decided at start).
+  bool needs_sessions() const {
+    return generation_ && (!generation_->arkime_classifiers.empty() ||
+                           generation_->http_events != 0 || generation_->body_http ||
+                           generation_->body_smtp);
+  }
+  // The running generation's Lua classifiers, as classifier rules (§5.2).
+  std::vector<ClassifierSpec> classifier_specs() const;
   uint8_t control_granularities() const { return control_ ? control_->granularities() : 0; }
   void run_control(Granularity g, uint64_t when, bool final);
   // The control clock (offline: capture time), for the cache store's TTLs;
@@ -146,6 +156,11 @@ class ScriptSets {
   std::vector<std::unique_ptr<CacheReader>> readers_;
   std::vector<std::unique_ptr<CacheWriteQueue>> queues_;
   std::vector<WorkerCache> worker_caches_;
+  // ArkimeHttpService's client: port i for worker i, the last for the
+  // control VM. Declared before nothing that outlives it: every VM holding
+  // a port is destroyed before this object (workers, then ScriptSets).
+  LuaHttpConfig http_config_;
+  std::unique_ptr<HttpClient> http_;
   CacheAccess control_cache_;
   uint32_t snapshot_ms_ = 100;
   uint32_t queue_size_ = 4096;

@@ -9,7 +9,7 @@ build_pkgs=(
   libdpdk-dev dpdk-dev dpdk librte-net-pcap23 librte-net-af-packet23 librte-net-ring23
   libpcap-dev libndpi-dev libluajit2-5.1-dev libhyperscan-dev libjemalloc-dev
   prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev libssl-dev libhttp-parser-dev libpcre2-dev
+  libcli11-dev libfmt-dev libssl-dev libhttp-parser-dev libpcre2-dev libcurl4-openssl-dev
 )
 test_pkgs=(
   tshark tcpreplay libndpi-bin iproute2 procps valgrind prometheus lua5.3

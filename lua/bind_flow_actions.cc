@@ -114,7 +114,11 @@ int f_get_script_state(lua_State* L) {
   ScriptHost* h = host_of(L);
   if (h->view == nullptr || h->entry == nullptr || h->script < 0) return lua_pushnil(L), 1;
   const int slot = h->gen.scripts[h->script].slot;
-  if (slot < 0) return lua_pushnil(L), 1;
+  if (slot < 0) {
+    // A file without flow hooks (Arkime callbacks only): its session table.
+    if (!push_session_table(L, h, h->flow_idx, h->script)) lua_pushnil(L);
+    return 1;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_states);
   lua_rawgeti(L, -1, slot + 1);
   if (!lua_istable(L, -1)) {

@@ -11,6 +11,8 @@
 #include "engine/control/alert_pipeline.h"
 #include "engine/host/host_table.h"
 #include "lua/control_bind.h"
+#include "lua/http_client.h"
+#include "lua/http_service.h"
 #include "lua/loader.h"
 #include "lua/script_host.h"
 
@@ -272,6 +274,15 @@ std::unique_ptr<ControlScripts> ControlScripts::build(std::shared_ptr<const Gene
 
 ControlScripts::~ControlScripts() {
   if (host_) run_teardowns(*host_);
+}
+
+void ControlScripts::attach_http(HttpPort* port) {
+  http_port_ = port;
+  if (port != nullptr) attach_http_port(*host_, port);
+}
+
+void ControlScripts::deliver_async(size_t max) {
+  if (http_port_ != nullptr && http_port_->has_work()) deliver_http_replies(*host_, max);
 }
 
 uint64_t ControlScripts::memory_bytes() const { return host_->vm.used(); }

@@ -26,6 +26,7 @@
 namespace loupe {
 
 class AlertPipeline;
+class HttpPort;
 struct CacheAccess;
 class HostTable;
 struct Host;
@@ -161,6 +162,12 @@ class ControlScripts {
   // periodic hooks. `final`: the extra run after the end of offline input.
   void run(Granularity g, uint64_t when, bool final);
 
+  // ArkimeHttpService for control scripts: the port is attached on the
+  // control thread once this VM is adopted; replies are delivered between
+  // runs (at most `max` per call).
+  void attach_http(HttpPort* port);
+  void deliver_async(size_t max);
+
   const std::vector<ControlScriptInfo>& scripts() const { return scripts_; }
   uint64_t memory_bytes() const;
   uint64_t memory_limit() const;
@@ -180,6 +187,7 @@ class ControlScripts {
   std::vector<ControlScriptInfo> scripts_;
   std::vector<std::array<int, kGranularities>> hooks_;  // registry refs per script
   uint8_t granularities_ = 0;
+  HttpPort* http_port_ = nullptr;
 };
 
 }  // namespace loupe

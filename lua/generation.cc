@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <stdexcept>
 
 #include "engine/classify/ndpi_detector.h"
@@ -87,7 +88,89 @@ void compile_gates(Generation& g) {
   }
 }
 
+// The engine's view of the Arkime registrations: only active files count.
+void arkime_registry(Generation& g) {
+  for (const ArkimeRegSpec& r : g.arkime_regs) {
+    if (!r.active) continue;
+    switch (r.kind) {
+      case ArkimeRegKind::kTcpClassifier:
+      case ArkimeRegKind::kUdpClassifier:
+        g.arkime_classifiers.push_back(
+            {r.name, static_cast<uint8_t>(r.kind == ArkimeRegKind::kTcpClassifier ? 6 : 17),
+             r.offset, r.match, r.script});
+        break;
+      case ArkimeRegKind::kBodyFeed:
+        (r.arg == 0 ? g.body_http : g.body_smtp) = true;
+        break;
+      case ArkimeRegKind::kHttpOn:
+        g.http_events |= static_cast<uint8_t>(1u << (r.arg - 1));
+        break;
+      case ArkimeRegKind::kPreSave:
+        g.pre_save = true;
+        break;
+      case ArkimeRegKind::kSave:
+        g.save = true;
+        break;
+    }
+  }
+}
+
 }  // namespace
+
+int ArkimeFields::find(std::string_view name) const {
+  for (int i = 0; i < kMax; ++i) {
+    const Name* n = slots_[i].load(std::memory_order_acquire);
+    if (n == nullptr) return -1;
+    if (n->view() == name) return i;
+  }
+  return -1;
+}
+
+int ArkimeFields::intern(std::string_view name, Name** spare) {
+  if (name.size() > kNameMax) return -1;
+  Name* mine = *spare;
+  for (int i = 0; i < kMax; ++i) {
+    const Name* n = slots_[i].load(std::memory_order_acquire);
+    if (n == nullptr) {
+      if (mine == nullptr) {
+        const uint32_t at = pool_next_.fetch_add(1, std::memory_order_relaxed);
+        if (at >= pool_.size()) return -1;
+        mine = &pool_[at];
+      }
+      mine->len = static_cast<uint8_t>(name.size());
+      std::memcpy(mine->text, name.data(), name.size());
+      if (slots_[i].compare_exchange_strong(n, mine, std::memory_order_release,
+                                            std::memory_order_acquire)) {
+        *spare = nullptr;
+        return i;
+      }
+      // Another VM took the slot first: `n` is its name, complete.
+    }
+    if (n->view() == name) {
+      *spare = mine;
+      return i;
+    }
+  }
+  *spare = mine;
+  return -1;
+}
+
+std::string_view ArkimeFields::name(int slot) const {
+  const Name* n = slots_[slot].load(std::memory_order_acquire);
+  return n != nullptr ? n->view() : std::string_view();
+}
+
+ArkimeFields::Type ArkimeFields::settle_type(int slot, Type want) {
+  uint8_t cur = kUntyped;
+  if (types_[slot].compare_exchange_strong(cur, want, std::memory_order_acq_rel)) return want;
+  return static_cast<Type>(cur);
+}
+
+int ArkimeFields::size() const {
+  int n = 0;
+  while (n < kMax && slots_[n].load(std::memory_order_acquire) != nullptr) ++n;
+  return n;
+}
 
 GenerationResult build_generation(const GenerationInputs& in) {
   GenerationResult r;
@@ -142,6 +225,7 @@ GenerationResult build_generation(const GenerationInputs& in, ScriptSet set) {
   try {
     ScriptHost check("check", *g, in.log);
     load_flow_scripts(check, report);
+    g->arkime_regs = arkime_registrations(check);
     if (report.errors.empty()) run_teardowns(check);
   } catch (const std::runtime_error& e) {
     report.errors.push_back(e.what());
@@ -154,6 +238,7 @@ GenerationResult build_generation(const GenerationInputs& in, ScriptSet set) {
   if (!r.errors.empty()) return r;
   g->scripts = std::move(report.specs);
   compile_gates(*g);
+  arkime_registry(*g);
   r.generation = std::move(g);
   return r;
 }

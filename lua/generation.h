@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +33,13 @@ enum class Hook : uint8_t {
 inline constexpr int kHookCount = 5;
 inline constexpr const char* kHookNames[kHookCount] = {
     "flowBegin", "protocolDetected", "statusChanged", "periodicUpdate", "flowEnd"};
+
+// Arkime callback kinds (contract §1.4), counted apart from the flow hooks
+// above: they have no bit in flow masks. Also the `hook` label of calls.
+enum class ArkimeHook : uint8_t { kClassify, kParser, kBody, kHttp, kPreSave, kSave };
+inline constexpr int kArkimeHookCount = 6;
+inline constexpr const char* kArkimeHookNames[kArkimeHookCount] = {"classify", "parser",   "body",
+                                                                   "http",     "pre_save", "save"};
 
 enum class ScriptFormat : uint8_t {
   kModule,     // (a) returns { hooks = ..., gates ... }
@@ -93,6 +101,87 @@ struct ScriptHealth {
   std::atomic<uint64_t> suspended{0};  // slot bits
 };
 
+// -- Arkime session scripts (contract §5.2, §3.1 step 5).
+
+enum class ArkimeRegKind : uint8_t {
+  kTcpClassifier,
+  kUdpClassifier,
+  kBodyFeed,  // arg: BodyFeed (engine/stream/body_feed.h)
+  kHttpOn,    // arg: HttpEvent value 1..8 (engine/stream/http_session.h)
+  kPreSave,
+  kSave,
+};
+
+// One registration call, as it happened while the set loaded. Every worker
+// VM must make the same sequence (compared with ==).
+struct ArkimeRegSpec {
+  ArkimeRegKind kind = ArkimeRegKind::kSave;
+  uint8_t arg = 0;
+  uint16_t offset = 0;  // classifiers
+  int script = -1;      // the registering file, index in Generation::scripts
+  bool active = false;  // the file is enabled and its setup() did not fail
+  std::string name;     // classifier name
+  std::string match;    // classifier bytes
+  std::string fn;       // the callback's global name; "" for a function value
+  bool operator==(const ArkimeRegSpec&) const = default;
+};
+
+// What the classifier engine compiles for one Lua classifier: its index in
+// Generation::arkime_classifiers is the `classifier` argument of
+// WorkerScripts::on_arkime_classify.
+struct ArkimeClassifierReg {
+  std::string name;
+  uint8_t proto = 6;  // 6 TCP, 17 UDP
+  uint16_t offset = 0;
+  std::string match;
+  int script = -1;
+};
+
+// User fields (contract §5.5): names with ids 1000 + slot, in creation
+// order, at most 256 per generation, the same in every VM of the
+// generation. Fields made while loading come out the same in every VM
+// because every VM runs the same code; fields made at run time by one
+// worker must get the same id in the others, so the table is shared and
+// filled without locks: a creator writes the name into a pool entry of its
+// own, then publishes it with one compare-and-swap of the first empty slot
+// pointer (release). A creator that loses the race reads the winner's name
+// (acquire): the same name means the field exists, another name means it
+// tries the next slot, with the same pool entry. Slots never change once
+// set, so readers need no more than an acquire load per slot. Each field's
+// type is fixed by the first value added, with a CAS from "untyped".
+class ArkimeFields {
+ public:
+  static constexpr int kMax = 256;
+  static constexpr int kFirstId = 1000;
+  static constexpr size_t kNameMax = 64;
+  enum Type : uint8_t { kUntyped, kString, kInt };
+  struct Name {
+    uint8_t len = 0;
+    char text[kNameMax] = {};
+    std::string_view view() const { return {text, len}; }
+  };
+
+  // Slot of `name`, or -1.
+  int find(std::string_view name) const;
+  // Slot of `name`, made if absent; -1 when all 256 are taken. `spare` is
+  // the caller's (one per VM) unused pool entry, kept across calls.
+  int intern(std::string_view name, Name** spare);
+  // Name of a published slot ("" for an empty one).
+  std::string_view name(int slot) const;
+  Type type(int slot) const {
+    return static_cast<Type>(types_[slot].load(std::memory_order_acquire));
+  }
+  // Types an untyped field; returns the field's type afterwards.
+  Type settle_type(int slot, Type want);
+  int size() const;  // published slots
+
+ private:
+  std::array<std::atomic<const Name*>, kMax> slots_{};
+  std::array<std::atomic<uint8_t>, kMax> types_{};
+  std::array<Name, 2 * kMax> pool_{};
+  std::atomic<uint32_t> pool_next_{0};
+};
+
 struct GenerationInputs {
   LuaConfig config;
   std::vector<Cidr> local_networks;
@@ -127,6 +216,18 @@ class Generation {
   GateTables gates;
   std::unordered_map<std::string, uint16_t> l7_ids;  // lower-case nDPI name -> id
   std::shared_ptr<ScriptHealth> health = std::make_shared<ScriptHealth>();
+
+  // Arkime registrations of the check VM; every worker VM made the same.
+  std::vector<ArkimeRegSpec> arkime_regs;
+  // What the engine reads, from the active files' registrations only:
+  std::vector<ArkimeClassifierReg> arkime_classifiers;  // registration order
+  uint8_t http_events = 0;  // bit (event - 1) per HttpEvent with an http_on callback
+  bool body_http = false;   // a "http" body feed
+  bool body_smtp = false;   // a "smtp" body feed
+  bool pre_save = false;    // a pre-save callback
+  bool save = false;        // a save callback
+  // User fields, shared by the generation's VMs (the other mutable part).
+  std::shared_ptr<ArkimeFields> arkime_fields = std::make_shared<ArkimeFields>();
 
   int script_of_slot(int slot) const { return slot_script[slot]; }
 };

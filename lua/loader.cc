@@ -405,7 +405,15 @@ struct Loader {
           any = read_callbacks(i, lua_gettop(L), spec, refs);
           lua_pop(L, 1);
         }
-        if (!any) out.warnings.push_back(f.path + ": defines no flow hooks");
+        bool arkime = false;  // a file of Arkime registrations only is format (c)
+        for (const ArkimeRegSpec& r : arkime_registrations(h)) arkime |= r.script == i;
+        if (!any && !arkime) out.warnings.push_back(f.path + ": defines no flow hooks");
+        // A file that is not a module may say so with a global, as a
+        // module does with its field (loupe's addition): shipped examples
+        // stay off until lua.script_config turns them on.
+        rawfield(env, "default_enabled");
+        if (lua_type(L, -1) == LUA_TBOOLEAN) default_enabled = lua_toboolean(L, -1);
+        lua_pop(L, 1);
       }
     }
     if (spec.format == ScriptFormat::kCallbacks || spec.format == ScriptFormat::kCustom) {
@@ -431,7 +439,9 @@ struct Loader {
       load_file(static_cast<int>(i), &e);
       enabled[i] = e;
     }
-    // setup() of each module, once the whole set is loaded.
+    // setup() of each module, once the whole set is loaded. `on` says which
+    // files are enabled and set up, for their Arkime registrations.
+    std::vector<char> on(n, 0);
     for (size_t i = 0; i < n; ++i) {
       FlowScriptSpec& spec = out.specs[i];
       ScriptRefs& refs = h.refs[i];
@@ -440,21 +450,27 @@ struct Loader {
         out.info.push_back(spec.key + ": disabled; inactive");
         continue;
       }
+      on[i] = 1;
       if (refs.setup == LUA_NOREF) continue;
       h.script = static_cast<int>(i);
       lua_rawgeti(L, LUA_REGISTRYINDEX, refs.setup);
       if (!run_limited(static_cast<int>(i), 0, 1)) {
         spec.active = false;
+        on[i] = 0;
         continue;
       }
       if (!lua_toboolean(L, -1)) {
         spec.active = false;
+        on[i] = 0;
         out.info.push_back(spec.key + ": setup() returned a false value; inactive");
       }
       lua_pop(L, 1);
     }
     h.loading = false;
     h.script = -1;
+    // Arkime callback names resolve in their file's environment now that
+    // every file ran (§3.1 step 5).
+    resolve_arkime(h, on, out.errors);
     for (const LuaScriptConfig& c : h.gen.config.script_config) {
       if (c.script.rfind("flow/", 0) != 0) continue;
       bool found = false;

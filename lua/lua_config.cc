@@ -2,6 +2,7 @@
 #include "lua/lua_config.h"
 
 #include "config/schema.h"
+#include "lua/http_url.h"
 
 namespace loupe {
 
@@ -77,6 +78,48 @@ void describe(config::Section<LuaCacheConfig>& s) {
           "two); a short write takes one. A write finding it full returns false and is counted.");
 }
 
+void describe(config::Section<LuaHttpConfig>& s) {
+  s.field("allow", &LuaHttpConfig::allow)
+      .help(
+          "Base URLs ArkimeHttpService may contact, e.g. [\"http://127.0.0.1:8080/api\"]: a "
+          "service's URL must have the same scheme, host (names case-insensitive, IP literals as "
+          "addresses) and port (the scheme's default when absent) as an entry, and a path equal "
+          "to the entry's or under it after a '/'. Empty denies every service.");
+  s.field("timeout_ms", &LuaHttpConfig::timeout_ms)
+      .range(1, 600'000)
+      .help(
+          "Longest a request may take, from the HTTP client taking it to the end of the "
+          "response, waiting for a connection included (ms); then the callback gets "
+          "err \"timeout\".");
+  s.field("max_response_bytes", &LuaHttpConfig::max_response_bytes)
+      .range(1, uint64_t{64} << 20)
+      .help("Longest response body kept, bytes; a longer one is cut there with err \"truncated\".");
+  s.field("max_outstanding_ms", &LuaHttpConfig::max_outstanding_ms)
+      .range(0, 600'000)
+      .help(
+          "Longest a flow's final save waits for session:decr_outstanding() after a script "
+          "called incr_outstanding() (ms).");
+  s.field("request_ring_bytes", &LuaHttpConfig::request_ring_bytes)
+      .range(4096, 1u << 30)
+      .help(
+          "Ring of queued requests per VM, bytes (rounded up to a power of two); a request "
+          "finding it full, or longer than half of it, is refused (request returns false).");
+  s.field("reply_ring_bytes", &LuaHttpConfig::reply_ring_bytes)
+      .range(4096, uint64_t{1} << 32)
+      .help(
+          "Ring of replies per VM, bytes (rounded up to a power of two, and to at least twice "
+          "max_response_bytes); replies that find it full wait in the HTTP client.");
+  s.check("allow entries are http or https base URLs", {"allow"},
+          [](const LuaHttpConfig& c, config::Issues& issues) {
+            for (const std::string& entry : c.allow) {
+              std::string why;
+              if (!parse_http_url(entry, &why)) {
+                issues.error("allow", "'" + entry + "' is not a base URL: " + why);
+              }
+            }
+          });
+}
+
 void describe(config::Section<LuaScriptConfig>& s) {
   s.field("script", &LuaScriptConfig::script)
       .help("Script key, e.g. \"flow/dns_tunnel\"; a key naming no script is a load warning.");
@@ -125,6 +168,7 @@ void describe(config::Section<LuaConfig>& s) {
   s.section("budget", &LuaConfig::budget).help("CPU budgets of script calls.");
   s.section("log", &LuaConfig::log).help("Script log lines.");
   s.section("cache", &LuaConfig::cache).help("The ntop.* cache store.");
+  s.section("http", &LuaConfig::http).help("ArkimeHttpService: asynchronous HTTP requests.");
   s.list("script_config", &LuaConfig::script_config)
       .help("Per-script settings: enable or disable, periodic interval, configuration values.");
   s.check("jit is off unless LuaJIT can interrupt compiled code", {"jit"},

@@ -48,6 +48,20 @@ struct LuaCacheConfig {
   bool operator==(const LuaCacheConfig&) const = default;
 };
 
+// ArkimeHttpService (contract §5.8; lua/http_client.h).
+struct LuaHttpConfig {
+  // Base URLs services may use: same scheme, host and port, path under the
+  // entry's. Empty denies every service.
+  std::vector<std::string> allow;
+  uint32_t timeout_ms = 5000;                       // per request
+  uint64_t max_response_bytes = uint64_t{1} << 20;  // longer bodies are truncated
+  uint32_t max_outstanding_ms = 10000;              // longest a final save waits
+  uint32_t request_ring_bytes = 256u << 10;         // per VM
+  uint64_t reply_ring_bytes = uint64_t{4} << 20;    // per VM
+
+  bool operator==(const LuaHttpConfig&) const = default;
+};
+
 // One script's settings. The contract spells this as a map keyed by script
 // key; the schema has no free-form maps, so it is a list of items naming
 // their script, and `config` holds "name=value" pairs (value parsed as JSON
@@ -71,6 +85,7 @@ struct LuaConfig {
   LuaBudgetConfig budget;
   LuaLogConfig log;
   LuaCacheConfig cache;
+  LuaHttpConfig http;
   std::vector<LuaScriptConfig> script_config;
 
   bool operator==(const LuaConfig&) const = default;
@@ -98,6 +113,7 @@ inline std::string lua_scripts_dir(const LuaConfig& c) {
 void describe(config::Section<LuaBudgetConfig>& s);
 void describe(config::Section<LuaLogConfig>& s);
 void describe(config::Section<LuaCacheConfig>& s);
+void describe(config::Section<LuaHttpConfig>& s);
 void describe(config::Section<LuaScriptConfig>& s);
 void describe(config::Section<LuaConfig>& s);
 

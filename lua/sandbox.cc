@@ -7,6 +7,7 @@
 #include <cstring>
 #include <lua.hpp>
 
+#include "lua/http_service.h"
 #include "lua/lua53_lib.h"
 #include "lua/script_host.h"
 
@@ -28,9 +29,13 @@ constexpr const char* kRemovedLibs[] = {"debug", "ffi", "jit"};
 constexpr const char* kNamespaces[] = {"flow", "host", "network", "interface", "ntop", "loupe"};
 // Names bound as upvalues of every compiled file (§6.2), namespaces and
 // library tables alike: one upvalue read instead of a global lookup.
-constexpr const char* kBound[] = {"flow",      "host",   "network", "interface", "ntop",
-                                  "loupe",     "string", "table",   "math",      "bit",
-                                  "coroutine", "os",     "io",      "package"};
+// clang-format off
+constexpr const char* kBound[] = {"flow",      "host",   "network", "interface",  "ntop",
+                                  "loupe",     "string", "table",   "math",       "bit",
+                                  "coroutine", "os",     "io",      "package",    "ArkimeData",
+                                  "MolochData", "ArkimeHttpService", "MolochHttpService",
+                                  "Arkime",    "ArkimeSession",     "Moloch",  "MolochSession"};
+// clang-format on
 
 int stub(lua_State* L) {
   raise_error(L, ErrorKind::kSandbox, "%s is not available in the loupe sandbox",
@@ -226,6 +231,9 @@ void install_sandbox(ScriptHost& h) {
   }
   add_libraries(L, &h);  // helpers into the string/table/math/io/coroutine templates
   add_arkime_data(L, &h);  // ArkimeData and MolochData, copied like the libraries (§5.7)
+  // Arkime, ArkimeSession and their old names: worker VMs only (§1.3).
+  if (h.control == nullptr) add_arkime(L, &h);
+  add_http_service(L, &h);  // ArkimeHttpService and MolochHttpService (§5.8)
   h.ref_libs = make_ref(L);
 
   // Strings' metatable: locked, its __index a private copy of the string
@@ -326,6 +334,15 @@ void push_env(ScriptHost& h, int script, bool flow_file) {
   while (lua_next(L, -2) != 0) {
     lua_pushvalue(L, -2);
     push_copy(L, -2);
+    // ArkimeSession.HTTP too is the script's own: a script changing a
+    // constant never changes another's.
+    lua_pushliteral(L, "HTTP");
+    lua_rawget(L, -2);
+    if (lua_istable(L, -1)) {
+      push_copy(L, -1);
+      lua_setfield(L, -3, "HTTP");
+    }
+    lua_pop(L, 1);
     lua_rawset(L, env);
     lua_pop(L, 1);
   }

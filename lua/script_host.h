@@ -23,6 +23,7 @@ namespace loupe {
 struct CacheAccess;
 
 struct ControlCall;
+struct ArkimeVm;
 
 // Registry references a VM keeps per script file.
 struct ScriptRefs {
@@ -68,6 +69,9 @@ class ScriptHost {
   // by the owner of the store. Null: reads miss and writes return false.
   CacheAccess* cache = nullptr;
   ControlCall* control = nullptr;  // the control VM's call state; null in worker VMs
+  // Arkime registrations and sessions (lua/arkime_session.h); worker and
+  // check VMs only.
+  ArkimeVm* arkime = nullptr;
 
   // Registry references made by install_sandbox().
   int ref_empty = -2;            // the shared read-only empty table
@@ -144,6 +148,22 @@ void add_host(lua_State* L, ScriptHost* h);       // bind_host.cc: host.*
 void add_network(lua_State* L, ScriptHost* h);    // bind_network.cc: network.*
 void add_interface(lua_State* L, ScriptHost* h);  // bind_interface.cc: interface.*
 void add_ntop_control(lua_State* L, ScriptHost* h);  // bind_interface.cc: control-only ntop.*
+// Worker VMs only: Arkime, ArkimeSession and their old names (§5.1) into
+// the library templates at -1; makes h->arkime.
+void add_arkime(lua_State* L, ScriptHost* h);  // bind_arkime.cc
+// Once the whole set has loaded (§3.1 step 5): resolves every Arkime
+// callback name in its file's environment (errors appended, "<path>:<line>:
+// <message>"), marks each registration active as its file is (`active`,
+// per script), and builds the VM's dispatch lists. Protected call only.
+void resolve_arkime(ScriptHost& h, const std::vector<char>& active,
+                    std::vector<std::string>& errors);
+// The registrations the VM made (empty without ArkimeSession).
+std::vector<ArkimeRegSpec> arkime_registrations(const ScriptHost& h);
+// Pushes the state table of (`script`, flow `idx`) that session:table()
+// returns, made on first use: the flow.getScriptState() table for a file
+// with a slot, else one kept with the flow's Arkime state. False (nothing
+// pushed) outside a flow. Protected call only.
+bool push_session_table(lua_State* L, ScriptHost* h, uint32_t idx, int script);
 void push_json_module(lua_State* L, ScriptHost* h);  // bind_json.cc
 // Encodes the value at `idx` as JSON into `out` (string keys or sequences,
 // depth <= max_depth, at most max_bytes). False with `*why` otherwise.

@@ -7,6 +7,8 @@
 #include <lua.hpp>
 
 #include "engine/flow/community_id.h"
+#include "lua/arkime_session.h"
+#include "lua/http_service.h"
 #include "lua/loader.h"
 #include "lua/script_host.h"
 #include "lua/tsc.h"
@@ -71,6 +73,7 @@ std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> ge
     ws->cache_.reader = cache->reader;
     ws->cache_.queue = cache->queue;
     h.cache = &ws->cache_;
+    ws->http_port_ = cache->http;
   }
   load_flow_scripts(h, report);
   assign_slots(report.specs, report.errors);
@@ -87,7 +90,12 @@ std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation> ge
       }
     }
   }
+  if (arkime_registrations(h) != gen->arkime_regs) {
+    errs.push_back("lua: Arkime registrations differ between worker VMs (check, worker" +
+                   std::to_string(worker_id) + ")");
+  }
   if (!errs.empty()) return nullptr;
+  ws->init_arkime();
   return ws;
 }
 
@@ -99,6 +107,9 @@ void WorkerScripts::set_sinks(AlertSink* alerts, LogSink* log) {
 void WorkerScripts::bind_thread() {
   host_->vm.bind_thread();
   cache_.on_worker = true;  // from now on: snapshot reads, queued writes
+  // Requests only from the thread that attached: a VM given back for its
+  // teardown cannot send any; replies to the VM this one replaced are dropped.
+  if (http_port_ != nullptr) attach_http_port(*host_, http_port_);
   sample_tsc_ = tsc_now();
   sample_cpu_ = thread_cpu_ns();
 }
@@ -245,6 +256,7 @@ void WorkerScripts::status(uint32_t idx, FlowScripts& e, const FlowView& v, uint
 }
 
 void WorkerScripts::forget(uint32_t idx) {
+  if (arkime_ != nullptr && arkime_[idx].serial != 0) forget_arkime(idx);
   FlowScripts& e = flows_[idx];
   if (e.state_mask != 0 || (e.flags & (FlowScripts::kHasTags | FlowScripts::kHasFields))) {
     lua_State* L = host_->L();
@@ -325,13 +337,13 @@ void WorkerScripts::call(Hook hook, int slot, double now_s) {
   st.calls[static_cast<int>(hook)].add();
   st.ticks.add(ticks);
   entries_.add();
-  if (ticks > budget_ticks_) check_overrun(slot, ticks);
+  if (ticks > budget_ticks_) check_overrun(script, ticks);
   if (status != 0) on_error(hook, slot, status);
 }
 
 // A call longer than its budget on the TSC: subtract the time the thread
 // was off the CPU since the last sample before calling it an overrun.
-void WorkerScripts::check_overrun(int slot, uint64_t ticks) {
+void WorkerScripts::check_overrun(int script, uint64_t ticks) {
   uint64_t call_ns = tsc_to_ns(ticks, hz_);
   const uint64_t tsc = tsc_now(), cpu = thread_cpu_ns();
   if (sample_tsc_ != 0) {
@@ -342,15 +354,20 @@ void WorkerScripts::check_overrun(int slot, uint64_t ticks) {
   }
   sample_tsc_ = tsc;
   sample_cpu_ = cpu;
-  ScriptStats& st = stats_[gen_->slot_script[slot]];
+  ScriptStats& st = stats_[script];
   if (call_ns > st.max_call_ns.get()) st.max_call_ns.set(call_ns);
   if (call_ns > budget_ns_) st.overruns.add();
 }
 
 void WorkerScripts::on_error(Hook hook, int slot, int status) {
+  handle_error(gen_->slot_script[slot], slot, kHookNames[static_cast<int>(hook)], status);
+}
+
+// The error of a call of `script` (bit `slot` in flow masks, or -1 for a
+// file with Arkime callbacks only) is at the top of the stack.
+void WorkerScripts::handle_error(int script, int slot, const char* hook, int status) {
   ScriptHost& h = *host_;
   lua_State* L = h.L();
-  const int script = gen_->slot_script[slot];
   ScriptStats& st = stats_[script];
   const bool sentinel =
       lua_type(L, -1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == Vm::stop_sentinel();
@@ -358,7 +375,7 @@ void WorkerScripts::on_error(Hook hook, int slot, int status) {
   if (h.vm.stopping() || sentinel) {
     kind = ErrorKind::kHardStop;
     st.hard_stops.add();
-    suspend_local(slot);
+    suspend_script(script, slot);
   } else if (status == LUA_ERRMEM || h.vm.alloc_failed()) {
     kind = ErrorKind::kMemory;
   } else {
@@ -388,7 +405,7 @@ void WorkerScripts::on_error(Hook hook, int slot, int status) {
       where =
           community_id_v1(f.key, h.view->cli(), f.icmp_type, f.icmp_code, gen_->community_id_seed);
     }
-    h.log.error(script, kHookNames[static_cast<int>(hook)], where, message);
+    h.log.error(script, hook, where, message);
   }
   lua_pop(L, 1);
   h.vm.clear_alloc_failed();
@@ -397,9 +414,20 @@ void WorkerScripts::on_error(Hook hook, int slot, int status) {
     h.vm.full_collect();
     if (h.vm.used() > h.vm.limit()) {
       st.memory_stops.add();
-      suspend_local(slot);  // frees its per-flow state tables
+      suspend_script(script, slot);  // frees its per-flow state tables
       h.vm.full_collect();
     }
+  }
+}
+
+// A file without a slot (Arkime callbacks only) has no bit the supervisor
+// could publish: it stops in this worker for the rest of the generation.
+void WorkerScripts::suspend_script(int script, int slot) {
+  if (slot >= 0) {
+    suspend_local(slot);
+  } else {
+    arkime_off_[script] = 1;
+    host_->log.note(script, "suspended");
   }
 }
 
@@ -430,6 +458,8 @@ void WorkerScripts::drop_states(uint64_t slots) {
   }
   lua_pop(L, 1);
 }
+
+void WorkerScripts::deliver_replies(size_t max) { deliver_http_replies(*host_, max); }
 
 void WorkerScripts::on_burst_end() {
   host_->vm.collect_if_needed();

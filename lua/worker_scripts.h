@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "engine/common/counter.h"
+#include "engine/stream/body_feed.h"
+#include "lua/arkime_session.h"
 #include "lua/cache_store.h"
+#include "lua/http_client.h"
 #include "lua/flow_view.h"
 #include "lua/generation.h"
 
@@ -28,6 +31,7 @@ struct CallWatch;
 // control side (metrics, the supervisor).
 struct ScriptStats {
   Counter calls[kHookCount];
+  Counter arkime_calls[kArkimeHookCount];  // Arkime callbacks, by ArkimeHook
   Counter errors[kErrorKinds];
   Counter overruns;  // calls above lua.budget.worker_call_us of CPU time
   Counter hard_stops;
@@ -43,6 +47,7 @@ struct WorkerCache {
   CacheStore* store = nullptr;  // used directly while a VM loads or unloads
   CacheReader* reader = nullptr;
   CacheWriteQueue* queue = nullptr;
+  HttpPort* http = nullptr;  // ArkimeHttpService requests and replies (lua/http_client.h)
 };
 
 class WorkerScripts {
@@ -80,6 +85,58 @@ class WorkerScripts {
     if (flows_[idx].gen != 0) forget(idx);
   }
 
+  // -- Arkime session scripts (contract §5, §3.2, §3.4). Each method tests
+  // in C++ first: without a registration of its kind nothing enters the
+  // VM. `dir` is 0 for client to server. Calls for a flow whose final save
+  // has returned are ignored until forget_flow().
+
+  // Lua classifier `classifier` (index in generation().arkime_classifiers)
+  // matched the first payload of direction `dir`: its callback receives the
+  // whole payload. After the classify calls of a payload the engine passes
+  // that same payload to on_stream_data() if wants_stream() is then true
+  // (the parsers a classify callback registered receive it there), then
+  // every later chunk of the flow.
+  void on_arkime_classify(uint32_t idx, const FlowView& v, uint32_t classifier,
+                          const uint8_t* payload, uint32_t len, uint8_t dir, uint64_t now_ns) {
+    if (classifier < arkime_classifiers_)
+      arkime_classify(idx, v, classifier, payload, len, dir, now_ns);
+  }
+  // The flow has a parser in this VM: the engine must reassemble its TCP
+  // stream (each UDP datagram is a chunk) and call on_stream_data().
+  bool wants_stream(uint32_t idx) const { return arkime_ != nullptr && arkime_[idx].parsers != 0; }
+  // In-order stream bytes of direction `dir`; `gap` when bytes are missing
+  // right before them. Each parser returning -1 or raising stops for the flow.
+  void on_stream_data(uint32_t idx, const FlowView& v, uint8_t dir, const uint8_t* data,
+                      uint32_t len, bool gap, uint64_t now_ns) {
+    if (wants_stream(idx)) arkime_stream(idx, v, dir, data, len, gap, now_ns);
+  }
+  // Generation-wide: some http_on callback, some body feed of `feed`.
+  bool wants_http_events() const { return arkime_http_ != 0; }
+  bool wants_body(BodyFeed feed) const { return (arkime_body_ >> static_cast<int>(feed)) & 1; }
+  // One HTTP parser event (HttpEvent value; `data` null passes nil). The
+  // callbacks receive `data` as a borrowed ArkimeData, stale once each
+  // returns. A callback that returned -1 or raised is stopped for the flow.
+  void on_http_event(uint32_t idx, const FlowView& v, uint8_t dir, uint8_t event,
+                     const uint8_t* data, uint32_t len, uint64_t now_ns) {
+    if (event >= 1 && event <= 8 && ((arkime_http_ >> (event - 1)) & 1))
+      arkime_http(idx, v, dir, event, data, len, now_ns);
+  }
+  // One body chunk of `feed` (BodyFeed value), borrowed as for HTTP events.
+  void on_body(uint32_t idx, const FlowView& v, uint8_t feed, uint8_t dir, const uint8_t* data,
+               uint32_t len, uint64_t now_ns) {
+    if (feed < 2 && ((arkime_body_ >> feed) & 1)) arkime_feed(idx, v, feed, dir, data, len, now_ns);
+  }
+  // Pre-save then save callbacks of a record: `final` false for interim
+  // records, true once when the flow ends, before forget_flow(). After the
+  // final save the flow's sessions, parsers and session tables are gone;
+  // its tags, fields and protocols stay for the record until forget_flow().
+  void on_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns) {
+    if (arkime_ != nullptr) arkime_save(idx, v, final, now_ns);
+  }
+  // incr_outstanding minus decr_outstanding of the flow's sessions. The
+  // engine does not hold the final save on it in this version.
+  uint16_t outstanding(uint32_t idx) const { return arkime_ ? arkime_[idx].outstanding : 0; }
+
   // Whether on_packet would do anything: lets the worker skip building the
   // FlowView. The other events are rare enough to build it always.
   bool wants_packet(uint32_t idx) const {
@@ -102,6 +159,11 @@ class WorkerScripts {
   // cap, suspensions published by the control side, the CPU-clock sample
   // that corrects budget timing for time off the CPU.
   void on_burst_end();
+  // ArkimeHttpService replies (contract §3.7): at the start of a poll
+  // iteration, at most `max` callbacks; two atomic loads when none waits.
+  void deliver_async(size_t max) {
+    if (http_port_ != nullptr && http_port_->has_work()) deliver_replies(max);
+  }
   // Idle polls and clock ticks: a reader that never refreshes would keep
   // every snapshot published since alive.
   void refresh_cache() {
@@ -125,6 +187,11 @@ class WorkerScripts {
   };
   // Values added with flow.addField, one Field per value.
   size_t fields(uint32_t idx, Field* out, size_t cap) const;
+  // Protocols scripts added (session:add_protocol, add_string("protocols",
+  // ...)), in the order added; the record lists them after the engine's own
+  // (engine_protocols() in lua/arkime_session.h), which they never repeat.
+  // Views valid until forget_flow().
+  size_t protocols(uint32_t idx, std::string_view* out, size_t cap) const;
 
   // -- Read by the control side.
   const Generation& generation() const { return *gen_; }
@@ -143,6 +210,8 @@ class WorkerScripts {
 
  private:
   CacheAccess cache_;  // this VM's view of the cache store
+  HttpPort* http_port_ = nullptr;  // attached on the worker's thread (bind_thread)
+  void deliver_replies(size_t max);
   friend std::unique_ptr<WorkerScripts> build_worker(std::shared_ptr<const Generation>, uint16_t,
                                                      uint32_t, std::vector<std::string>*,
                                                      const WorkerCache*);
@@ -153,6 +222,19 @@ class WorkerScripts {
   void packet(uint32_t idx, const FlowView& v, uint64_t now_ns);
   void flow_end(uint32_t idx, const FlowView& v, uint64_t now_ns);
   void forget(uint32_t idx);
+  // Arkime dispatch (lua/arkime_session.cc).
+  friend struct ArkimeDispatch;
+  void init_arkime();
+  void arkime_classify(uint32_t idx, const FlowView& v, uint32_t classifier, const uint8_t* payload,
+                       uint32_t len, uint8_t dir, uint64_t now_ns);
+  void arkime_stream(uint32_t idx, const FlowView& v, uint8_t dir, const uint8_t* data,
+                     uint32_t len, bool gap, uint64_t now_ns);
+  void arkime_http(uint32_t idx, const FlowView& v, uint8_t dir, uint8_t event, const uint8_t* data,
+                   uint32_t len, uint64_t now_ns);
+  void arkime_feed(uint32_t idx, const FlowView& v, uint8_t feed, uint8_t dir, const uint8_t* data,
+                   uint32_t len, uint64_t now_ns);
+  void arkime_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns);
+  void forget_arkime(uint32_t idx);
 
   FlowScripts& entry(uint32_t idx, const FlowView& v, uint64_t now_ns, bool detecting_now);
   void init_entry(FlowScripts& e, const FlowView& v, uint64_t now_ns, bool born,
@@ -166,7 +248,9 @@ class WorkerScripts {
                 uint64_t now_ns);
   void call(Hook hook, int slot, double now_s);
   void on_error(Hook hook, int slot, int status);
-  void check_overrun(int slot, uint64_t ticks);
+  void handle_error(int script, int slot, const char* hook, int status);
+  void check_overrun(int script, uint64_t ticks);
+  void suspend_script(int script, int slot);
   void suspend_local(int slot);
   void drop_states(uint64_t slots);
 
@@ -192,6 +276,13 @@ class WorkerScripts {
   uint64_t sample_tsc_ = 0;  // the last (TSC, thread CPU) pair
   uint64_t sample_cpu_ = 0;
   Counter entries_;
+  // Arkime: per-flow state (null without active registrations), what the
+  // generation registered, and the files without a slot stopped here.
+  std::unique_ptr<ArkimeFlow[]> arkime_;
+  uint32_t arkime_classifiers_ = 0;
+  uint8_t arkime_http_ = 0;  // Generation::http_events
+  uint8_t arkime_body_ = 0;  // bit per BodyFeed
+  std::vector<uint8_t> arkime_off_;
 };
 
 // Builds worker `worker_id`'s scripts from a generation: a VM with its own

@@ -7,6 +7,7 @@ second of replay and the worker thread's CPU time per packet, per pair and
 as medians with min/max.
 
 usage: python3 perf/scrape_bench.py BUILD_DIR [--pairs 5] [--seconds 60] [--scrapers 10]
+       [--interval S]   (each scraper waits S seconds between scrapes; 0: flat out)
 """
 
 import argparse
@@ -25,7 +26,7 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 def worker_cpu(pid):
-    """CPU seconds of the process's DPDK worker threads (lcore-worker-*)."""
+    """CPU seconds of the process's DPDK worker threads (rte-worker-N)."""
     total = 0.0
     for stat in glob.glob("/proc/%d/task/*/stat" % pid):
         try:
@@ -34,24 +35,27 @@ def worker_cpu(pid):
         except OSError:
             continue
         name = s[s.index("(") + 1:s.rindex(")")]
-        if not name.startswith("lcore-worker"):
+        if not name.startswith("rte-worker"):
             continue
         fields = s[s.rindex(")") + 2:].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
-def scrape_loop(url, stop, counts, i):
+def scrape_loop(url, stop, counts, i, interval):
     while not stop.is_set():
+        t = time.monotonic()
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 r.read()
             counts[i] += 1
         except OSError:
             time.sleep(0.01)
+        if interval:
+            stop.wait(max(0.0, interval - (time.monotonic() - t)))
 
 
-def replay(build, inputs, scrapers, port):
+def replay(build, inputs, scrapers, port, interval=0.0):
     cmd = [os.path.join(build, "app", "loupe"), "-c", os.path.join(ROOT, "config", "loupe.yaml"),
            "-r", inputs, "--set", "output.flows=", "--set", "alerts.file=",
            "--set", "metrics.offline=true", "--set", "metrics.port=%d" % port,
@@ -69,7 +73,7 @@ def replay(build, inputs, scrapers, port):
             break
     t0 = time.monotonic()
     for i in range(scrapers):
-        t = threading.Thread(target=scrape_loop, args=(url, stop, counts, i), daemon=True)
+        t = threading.Thread(target=scrape_loop, args=(url, stop, counts, i, interval), daemon=True)
         t.start()
         threads.append(t)
     cpu = 0.0
@@ -97,6 +101,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--scrapers", type=int, default=10)
     ap.add_argument("--port", type=int, default=19620)
+    ap.add_argument("--interval", type=float, default=0.0,
+                    help="seconds between one scraper's scrapes (0: as fast as answered)")
     ap.add_argument("--json")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="loupe-scrape-")
@@ -117,7 +123,7 @@ def main():
         order = (0, a.scrapers) if i % 2 == 0 else (a.scrapers, 0)
         r = {}
         for n in order:
-            r[n] = replay(a.build, d, n, a.port)
+            r[n] = replay(a.build, d, n, a.port, a.interval)
         base, load = r[0], r[a.scrapers]
         pairs.append({
             "pps_without": base["packets"] / base["wall"],

@@ -53,6 +53,9 @@ struct ClassifierSpec {
   std::string bytes;      // the raw bytes, decoded
   uint8_t direction = 0;  // ClassifierDirection
   std::string origin;     // where it was written, for messages: "file: classifiers.3", a script
+  // A Lua classifier (ArkimeSession.register_*_classifier): its index in
+  // the script generation's arkime_classifiers; -1 for a configured rule.
+  int32_t script_classifier = -1;
 };
 
 // Decodes the rule syntax: text with the C escapes \xHH \\ \" \n \r \t \0,

@@ -45,6 +45,7 @@ namespace loupe {
   X(server_name, str, "host", "name")                         \
   X(classifier, match, "", "classifiers")                     \
   X(script_tag, str, "", "tags")                              \
+  X(script_protocol, str, "", "protocols")                    \
   X(script_field, field, "", "fields")
 
 enum class MetaField : uint8_t {

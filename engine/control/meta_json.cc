@@ -208,6 +208,14 @@ void append_meta_json(std::string& out, MetaView meta) {
     append_json_string(out, e.value);
   });
   if (!first) out += ']';
+  first = true;
+  meta.for_each([&](const MetaEntry& e) {
+    if (e.field != MetaField::script_protocol) return;
+    out += first ? ",\"protocols\":[" : ",";
+    first = false;
+    append_json_string(out, e.value);
+  });
+  if (!first) out += ']';
   // Fields: [kind u8: 's' or 'i'][name length u8][name][value], one entry
   // per value, grouped by name in the order names first appear.
   std::vector<std::string_view> names;

@@ -48,6 +48,8 @@ Worker::Worker(const Config& config, WorkerSetup setup)
     hosts_ = std::make_unique<HostAccounting>(config.hosts, &table_.flow(0), table_.slots(),
                                               local_nets_);
   }
+  if (setup_.sessions)
+    sessions_ = std::make_unique<WorkerSessions>(*this, config.stream, table_.slots());
   cls_ = std::move(setup_.classifiers);
   inspect_ = ndpi_ != nullptr || cls_.db != nullptr;
   alert_sink_.ring = setup_.alerts;
@@ -147,7 +149,8 @@ void Worker::swap_classifiers() {
   cls_handover_.retire(next);
 }
 
-void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side) {
+void Worker::run_classifiers(uint32_t idx, Flow& f, const Decoded& d, const uint8_t* payload,
+                             uint8_t side, uint64_t ts_ns) {
   // Once per direction, on its first payload.
   const uint8_t bit = static_cast<uint8_t>(kL7Scanned << side);
   if (f.l7_flags & bit) return;
@@ -168,6 +171,24 @@ void Worker::run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, 
   }
   counters_.classifier_matches.add(n);
   store_meta(f);
+  if (scripts_ == nullptr) return;
+  // Lua classifiers: their callbacks get the whole first payload. A set
+  // built for another script generation than the running one (the two
+  // swap independently) is recognised by the rule's content and skipped.
+  const Generation& gen = scripts_->generation();
+  for (uint32_t i = 0; i < n; i++) {
+    const ClassifierSpec& rule = cls_.db->rule(found[i].rule);
+    if (rule.script_classifier < 0) continue;
+    const size_t c = static_cast<size_t>(rule.script_classifier);
+    if (c >= gen.arkime_classifiers.size() || gen.arkime_classifiers[c].name != rule.name ||
+        gen.arkime_classifiers[c].offset != rule.offset ||
+        gen.arkime_classifiers[c].match != rule.bytes) {
+      counters_.classifier_stale.add();
+      continue;
+    }
+    scripts_->on_arkime_classify(idx, view(f), static_cast<uint32_t>(c), payload, d.payload_len,
+                                 dir == 1 ? 0 : 1, ts_ns);
+  }
 }
 
 void Worker::export_script_values(Flow& f, uint32_t idx) {
@@ -196,7 +217,17 @@ void Worker::export_script_values(Flow& f, uint32_t idx) {
     }
     meta_.add(MetaField::script_field, entry, static_cast<uint32_t>(len));
   }
-  if (n_tags != 0 || n_fields != 0) store_meta(f);
+  // "protocols" (contract §5.5): the engine's names, then those scripts
+  // added, exported when a script added one.
+  std::string_view added[32];
+  const size_t n_protocols = scripts_->protocols(idx, added, 32);
+  if (n_protocols != 0) {
+    ProtocolName engine[3];
+    const size_t n_engine = engine_protocols(view(f), engine);
+    for (size_t i = 0; i < n_engine; i++) meta_.add(MetaField::script_protocol, engine[i].view());
+    for (size_t i = 0; i < n_protocols; i++) meta_.add(MetaField::script_protocol, added[i]);
+  }
+  if (n_tags != 0 || n_fields != 0 || n_protocols != 0) store_meta(f);
 }
 
 void Worker::store_meta(Flow& f) {
@@ -238,7 +269,7 @@ void Worker::inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t
   if (ndpi_ != nullptr && f.l7_status != kL7Done) run_ndpi(idx, f, ip, ip_len, ts_ns, d.l4_proto);
   if (cls_.db != nullptr && d.payload_len != 0 &&
       (d.l4_proto == IPPROTO_TCP || d.l4_proto == IPPROTO_UDP))
-    run_classifiers(f, d, ip - d.l3_offset + d.payload_offset, side);
+    run_classifiers(idx, f, d, ip - d.l3_offset + d.payload_offset, side, ts_ns);
   // nDPI 4.2 keeps one answer address: loupe reads the first response's
   // answers itself, whether or not nDPI still holds the flow.
   if (unlikely(d.sport == 53) && d.payload_len != 0 && !(f.l7_flags & kL7DnsAnswered) &&
@@ -291,6 +322,9 @@ void Worker::on_flow_record(Flow& f, EndReason reason) {
   r.l7 = f.l7;
   const bool final_record = reason != EndReason::active_timeout;
   if (hosts_ && final_record) hosts_->on_flow_end(table_.index_of(f), f);
+  if (sessions_ && final_record) sessions_->on_flow_end(table_.index_of(f), f);
+  // Arkime pre-save and save callbacks: interim records, then the final one.
+  if (scripts_) scripts_->on_save(table_.index_of(f), view(f), final_record, f.last_ns);
   if (scripts_ && final_record) {
     // protocolDetected if still owed, then flowEnd (contract 3.2).
     const uint32_t idx = table_.index_of(f);
@@ -409,6 +443,7 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
       scripts_->on_flow_begin(f, view(table_.flow(f)), ts[j]);
       arm_script_timer(f, ts[j]);
     }
+    if (sessions_ && created) sessions_->on_flow_created(f, table_.flow(f));
     // Classified at once, in packet order: a later packet of this burst may
     // end this flow and hand its index to another.
     if (inspect_ && l7_ok[j]) {
@@ -416,6 +451,8 @@ void Worker::process_burst(rte_mbuf* const* pkts, uint32_t n, uint64_t live_now_
       inspect(f, dec[j], l3[j], l3_len[j], ts[j], side[j]);
       if (profile) classify_cycles += rte_rdtsc() - c0;
     }
+    if (sessions_ && l7_ok[j])
+      sessions_->on_packet(f, table_.flow(f), dec[j], l3[j] - dec[j].l3_offset, side[j], ts[j]);
     if (scripts_ && scripts_->wants_packet(f)) scripts_->on_packet(f, view(table_.flow(f)), ts[j]);
   }
   counters_.processed.add(m);
@@ -459,6 +496,7 @@ void Worker::loop() {
     uint32_t got = 0;
     if (unlikely(cls_handover_.pending())) swap_classifiers();
     if (unlikely(scripts_handover_.pending())) swap_scripts();
+    if (scripts_) scripts_->deliver_async(64);
     if (setup_.input != nullptr) {
       const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
       got += n;

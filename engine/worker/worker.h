@@ -21,6 +21,7 @@
 #include "engine/flow/flow_table.h"
 #include "engine/host/host_accounting.h"
 #include "engine/worker/handover.h"
+#include "engine/worker/sessions.h"
 #include "engine/worker/worker_counters.h"
 #include "lua/flow_view.h"
 
@@ -68,6 +69,7 @@ struct WorkerSetup {
   ClassifierHandle classifiers;  // the rule set at start
   rte_ring* alerts = nullptr;    // AlertRecord elements to the control core (SPSC)
   rte_ring* log = nullptr;       // LogLine elements: scripts' print/io.write
+  bool sessions = false;         // Arkime scripts: reassembly, HTTP and SMTP sessions
 };
 
 // A line a script printed, as it travels to the control core's log.
@@ -87,6 +89,7 @@ struct StageCycles {
 
 class Worker final : public FlowSink {
  public:
+  friend class WorkerSessions;
   Worker(const Config& config, WorkerSetup setup);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -121,6 +124,7 @@ class Worker final : public FlowSink {
   const FlowTable& flows() const { return table_; }
   const NdpiDetector* ndpi() const { return ndpi_.get(); }
   const MetaPool& meta_pool() const { return meta_pool_; }
+  const WorkerSessions* sessions() const { return sessions_.get(); }
   // The host partials (null when hosts.enabled is off): the control core
   // merges what the mailbox hands over.
   HostAccounting* hosts() { return hosts_.get(); }
@@ -153,7 +157,8 @@ class Worker final : public FlowSink {
   // runs, DNS answers, classifiers on the first payload of each side.
   void inspect(uint32_t idx, const Decoded& d, const uint8_t* ip, uint16_t ip_len,
                uint64_t ts_ns, uint8_t side);
-  void run_classifiers(Flow& f, const Decoded& d, const uint8_t* payload, uint8_t side);
+  void run_classifiers(uint32_t idx, Flow& f, const Decoded& d, const uint8_t* payload,
+                       uint8_t side, uint64_t ts_ns);
   void swap_classifiers();
   void swap_scripts();
   FlowView view(const Flow& f) const;
@@ -193,6 +198,7 @@ class Worker final : public FlowSink {
   RingLogSink log_sink_;
   LocalNetworks local_nets_;             // local_networks, for the host partials
   std::unique_ptr<HostAccounting> hosts_;
+  std::unique_ptr<WorkerSessions> sessions_;  // null without Arkime scripts at start
   MetaPool meta_pool_;                   // metadata blobs of live flows
   uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
   MetaBuilder meta_{meta_buf_};

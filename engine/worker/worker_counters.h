@@ -24,6 +24,7 @@ namespace loupe {
   X(l7_no_state, "flows not inspected: no free nDPI state")                   \
   X(classifier_matches, "classifier rules matched (first payload of each direction)") \
   X(classifier_match_limit, "first payloads matching 64 rules or more: the first 64 kept") \
+  X(classifier_stale, "Lua classifier matches skipped: the rule set was built for another script generation") \
   X(l7_dns_answers, "DNS responses whose answers loupe read")                \
   X(l7_meta_dropped, "metadata entries dropped: metadata memory full or blob at its limit") \
   X(busy_polls, "polls that returned packets")                                \

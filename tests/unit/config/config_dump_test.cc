@@ -79,6 +79,8 @@ Config everything_changed() {
   c.lua.budget = {250, 1000, 10, 3, 30, 60, 600, LuaBudgetEnforce::kMeasureOnly, LuaStallAction::kLog};
   c.lua.log.lines_per_minute = 10;
   c.lua.cache = {uint64_t{16} << 20, 250, 1024};
+  c.lua.http = {{"http://127.0.0.1:8080/api", "https://[2001:db8::1]/"}, 750, 4096, 2500,
+                65536, uint64_t{8} << 20};
   c.lua.script_config = {{"flow/x", LuaScriptEnabled::kOff, 30, {"max_len=60"}}};
   c.control = {false, true, "/run/loupe/control.sock", "adm"};
   c.paths.workdir = "/var/lib/loupe";
