@@ -23,6 +23,7 @@
 #include "dpdk/eal.h"
 #include "dpdk/mbuf_fields.h"
 #include "dpdk/pcap_source.h"
+#include "engine/classify/classifier_db.h"
 #include "engine/decode/decoder.h"
 #include "engine/worker/worker.h"
 
@@ -167,11 +168,6 @@ int bench(const Config& config_in, const BenchOptions& opt) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start)
             .count();
 
-    WorkerSetup setup;
-    setup.offline = true;
-    setup.fields = fields;
-    setup.profile = true;
-    auto worker = std::make_unique<Worker>(config, std::move(setup));
     // Scripts, when asked: the same generation and worker VM a run builds.
     // Their alerts go nowhere (no ring): triggerAlert returns false, counted.
     std::unique_ptr<NdpiModule> names;
@@ -186,6 +182,36 @@ int bench(const Config& config_in, const BenchOptions& opt) {
       GenerationResult g = build_generation(in);
       if (!g.errors.empty()) throw std::runtime_error("the script set was rejected: " + g.errors[0]);
       generation = g.generation;
+    }
+    WorkerSetup setup;
+    setup.offline = true;
+    setup.fields = fields;
+    setup.profile = true;
+    // Arkime scripts: reassembly and HTTP/SMTP sessions, and their Lua
+    // classifiers compiled as a run compiles them (configured rules too).
+    if (generation != nullptr) {
+      setup.sessions = !generation->arkime_classifiers.empty() || generation->http_events != 0 ||
+                       generation->body_http || generation->body_smtp;
+      std::vector<ClassifierSpec> specs = classifier_specs(config.classifiers, "");
+      for (size_t i = 0; i < generation->arkime_classifiers.size(); i++) {
+        const ArkimeClassifierReg& r = generation->arkime_classifiers[i];
+        ClassifierSpec c;
+        c.name = r.name;
+        c.l4 = r.proto;
+        c.offset = r.offset;
+        c.bytes = r.match;
+        c.script_classifier = static_cast<int32_t>(i);
+        specs.push_back(std::move(c));
+      }
+      if (!specs.empty() && config.classify.classifiers.enabled) {
+        ClassifierBuild b = ClassifierDb::build(std::move(specs), {}, "");
+        if (!b.errors.empty()) throw std::runtime_error("classifiers rejected: " + b.errors[0]);
+        setup.classifiers.db = b.db;
+        setup.classifiers.scratch = b.db->make_scratch();
+      }
+    }
+    auto worker = std::make_unique<Worker>(config, std::move(setup));
+    if (generation != nullptr) {
       std::vector<std::string> errors;
       auto ws = build_worker(generation, 0, worker->flows().slots(), &errors);
       if (!ws) throw std::runtime_error("cannot build the worker's scripts");
@@ -269,6 +295,14 @@ int bench(const Config& config_in, const BenchOptions& opt) {
                    "(%.0f B per flow that has any)\n",
                    m.states_held, fc.active.get(), m.ended, m.freed_pct, m.slot_bytes,
                    sizeof(Flow), m.meta_bytes, m.meta_blobs, m.meta_avg);
+    }
+    if (opt.table && worker->sessions() != nullptr) {
+      const StreamCounters& sc = worker->sessions()->streams().counters();
+      std::fprintf(stderr,
+                   "  Arkime sessions: %lu flows reassembled, %lu bytes delivered in %lu chunks; "
+                   "%u HTTP sessions open at end\n",
+                   sc.flows.get(), sc.delivered_bytes.get(), sc.chunks.get(),
+                   worker->sessions()->http().sessions_in_use());
     }
     worker.reset();
     rte_pktmbuf_free_bulk(l.pkts.data(), static_cast<unsigned>(n));

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <tuple>
 
@@ -465,6 +466,9 @@ std::vector<MetricFamily> Metrics::families() {
         l.calls[h] = s.calls[h] = std::max(s.calls[h], l.calls[h]);
       for (int h = 0; h < kArkimeHookCount; h++)
         l.arkime_calls[h] = s.arkime_calls[h] = std::max(s.arkime_calls[h], l.arkime_calls[h]);
+      for (int b = 0; b <= kDurationBuckets; b++)
+        l.duration[b] = s.duration[b] = std::max(s.duration[b], l.duration[b]);
+      l.seconds = s.seconds = std::max(s.seconds, l.seconds);
       for (int k = 0; k < kErrorKinds; k++)
         l.errors[k] = s.errors[k] = std::max(s.errors[k], l.errors[k]);
       l.overruns = s.overruns = std::max(s.overruns, l.overruns);
@@ -531,6 +535,32 @@ std::vector<MetricFamily> Metrics::families() {
       sample(overruns, {{"script", key}}, static_cast<double>(s.overruns));
       sample(hard, {{"script", key}}, static_cast<double>(s.hard_stops));
     }
+    // Call durations, all hooks and workers of a script (TSC time, as the
+    // budget measures it).
+    MetricFamily durations = family("loupe_lua_call_duration_seconds",
+                                    "Duration of calls into the worker VMs, by script.",
+                                    MetricType::Histogram);
+    for (const auto& [key, s] : t.scripts) {
+      ClientMetric m;
+      m.label = {{"script", key}};
+      uint64_t cumulative = 0;
+      for (int b = 0; b < kDurationBuckets; b++) {
+        cumulative += s.duration[b];
+        ClientMetric::Bucket bucket;
+        bucket.upper_bound = kDurationBoundsNs[b] / 1e9;
+        bucket.cumulative_count = cumulative;
+        m.histogram.bucket.push_back(bucket);
+      }
+      cumulative += s.duration[kDurationBuckets];
+      ClientMetric::Bucket inf;
+      inf.upper_bound = std::numeric_limits<double>::infinity();
+      inf.cumulative_count = cumulative;
+      m.histogram.bucket.push_back(inf);
+      m.histogram.sample_count = cumulative;
+      m.histogram.sample_sum = s.seconds;
+      durations.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(durations));
     for (MetricFamily* f : {&calls, &errors, &overruns, &hard}) out.push_back(std::move(*f));
 
     MetricFamily suspended = family("loupe_lua_script_suspended",

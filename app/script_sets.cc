@@ -37,6 +37,8 @@ void LuaTotals::add(const WorkerScripts& vm) {
     Script& t = scripts[gen.scripts[i].key];
     for (int h = 0; h < kHookCount; h++) t.calls[h] += st.calls[h].get();
     for (int h = 0; h < kArkimeHookCount; h++) t.arkime_calls[h] += st.arkime_calls[h].get();
+    for (int b = 0; b <= kDurationBuckets; b++) t.duration[b] += st.duration[b].get();
+    t.seconds += static_cast<double>(st.ticks.get()) / static_cast<double>(vm.ticks_per_second());
     for (int k = 0; k < kErrorKinds; k++) t.errors[k] += st.errors[k].get();
     t.overruns += st.overruns.get();
     t.hard_stops += st.hard_stops.get();

@@ -38,6 +38,8 @@ struct LuaTotals {
   struct Script {
     std::array<uint64_t, kHookCount> calls{};
     std::array<uint64_t, kArkimeHookCount> arkime_calls{};  // classify, parser, body, http, ...
+    std::array<uint64_t, kDurationBuckets + 1> duration{};  // calls by duration bucket
+    double seconds = 0;                                      // time in calls
     std::array<uint64_t, kErrorKinds> errors{};
     uint64_t overruns = 0;
     uint64_t hard_stops = 0;

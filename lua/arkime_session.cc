@@ -382,6 +382,7 @@ struct ArkimeDispatch {
     ScriptStats& st = ws.stats_[script];
     st.arkime_calls[static_cast<int>(hook)].add();
     st.ticks.add(ticks);
+    st.duration[ws.duration_bucket(ticks)].add();
     ws.entries_.add();
     if (ticks > ws.budget_ticks_) ws.check_overrun(script, ticks);
     if (status != 0) {

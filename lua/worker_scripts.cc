@@ -45,6 +45,8 @@ WorkerScripts::WorkerScripts(std::shared_ptr<const Generation> gen, uint16_t wor
   budget_ticks_ =
       static_cast<uint64_t>(static_cast<unsigned __int128>(budget_ns_) * hz_ / 1'000'000'000u);
   ms_ticks_ = hz_ / 1000u;
+  for (int b = 0; b < kDurationBuckets; b++)
+    bucket_ticks_[b] = static_cast<uint64_t>(kDurationBoundsNs[b] * static_cast<double>(hz_) / 1e9);
 }
 
 WorkerScripts::~WorkerScripts() {
@@ -336,6 +338,7 @@ void WorkerScripts::call(Hook hook, int slot, double now_s) {
   ScriptStats& st = stats_[script];
   st.calls[static_cast<int>(hook)].add();
   st.ticks.add(ticks);
+  st.duration[duration_bucket(ticks)].add();
   entries_.add();
   if (ticks > budget_ticks_) check_overrun(script, ticks);
   if (status != 0) on_error(hook, slot, status);

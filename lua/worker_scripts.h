@@ -8,6 +8,7 @@
 // counters.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +30,12 @@ struct CallWatch;
 
 // Per script (index in the generation), written by the worker, read by the
 // control side (metrics, the supervisor).
+// loupe_lua_call_duration_seconds (contract §7.4: 25 ns to 100 ms): upper
+// bounds of the buckets, powers of 4 from 25 ns; the last bucket is +Inf.
+inline constexpr int kDurationBuckets = 12;
+inline constexpr double kDurationBoundsNs[kDurationBuckets] = {
+    25, 100, 400, 1600, 6400, 25600, 102400, 409600, 1638400, 6553600, 26214400, 104857600};
+
 struct ScriptStats {
   Counter calls[kHookCount];
   Counter arkime_calls[kArkimeHookCount];  // Arkime callbacks, by ArkimeHook
@@ -37,6 +44,7 @@ struct ScriptStats {
   Counter hard_stops;
   Counter memory_stops;  // memory errors that left the VM above its limit
   Counter ticks;         // TSC ticks spent in calls
+  Counter duration[kDurationBuckets + 1];  // calls by duration bucket (not cumulative)
   Counter max_call_ns;   // longest call past the budget, CPU time (ns)
 };
 
@@ -270,6 +278,16 @@ class WorkerScripts {
   uint64_t global_seen_ = 0;
   // Budget timing.
   uint64_t hz_;
+  std::array<uint64_t, kDurationBuckets> bucket_ticks_{};  // kDurationBoundsNs in TSC ticks
+ public:
+  // The bucket of a call of `ticks` (kDurationBuckets: above the last bound).
+  int duration_bucket(uint64_t ticks) const {
+    int b = 0;
+    while (b < kDurationBuckets && ticks > bucket_ticks_[b]) b++;
+    return b;
+  }
+  uint64_t ticks_per_second() const { return hz_; }
+ private:
   uint64_t budget_ticks_;
   uint64_t budget_ns_;
   uint64_t ms_ticks_;
