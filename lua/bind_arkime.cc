@@ -171,59 +171,9 @@ bool add_protocol(lua_State* L, ScriptHost* h, uint32_t idx, int v) {
   return true;
 }
 
-// fields[idx][name] gets the value at stack index `v` (a string, or an
-// integral number), as flow.addField stores it.
 bool add_value(lua_State* L, ScriptHost* h, uint32_t idx, std::string_view name, int v,
                const char* fn) {
-  FlowScripts& e = avm(h).flows[idx];
-  const bool is_string = lua_type(L, v) == LUA_TSTRING;
-  push_indexed(L, h->ref_fields, idx, true);
-  lua_pushlstring(L, name.data(), name.size());
-  lua_rawget(L, -2);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushlstring(L, name.data(), name.size());
-    lua_pushvalue(L, -2);
-    lua_rawset(L, -4);
-  }
-  const int values = lua_gettop(L);
-  const int n = static_cast<int>(lua_objlen(L, values));
-  if (n > 0) {
-    lua_rawgeti(L, values, 1);
-    const bool had_string = lua_type(L, -1) == LUA_TSTRING;
-    lua_pop(L, 1);
-    if (had_string != is_string) {
-      raise_error(L, ErrorKind::kApi, "%s: field '%.*s' holds %s", fn,
-                  static_cast<int>(name.size()), name.data(), had_string ? "strings" : "integers");
-    }
-  }
-  size_t len = 0;
-  const char* s = is_string ? lua_tolstring(L, v, &len) : nullptr;
-  if (is_string && len > kFieldValueMax) {
-    lua_pushlstring(L, s, kFieldValueMax);
-    lua_replace(L, v);
-    h->fields_dropped.add();  // counted as truncated
-  }
-  for (int i = 1; i <= n; ++i) {
-    lua_rawgeti(L, values, i);
-    const bool same = lua_rawequal(L, -1, v);
-    lua_pop(L, 1);
-    if (same) {
-      lua_pop(L, 2);
-      return false;
-    }
-  }
-  if (n >= kValuesPerField) {
-    h->fields_dropped.add();
-    lua_pop(L, 2);
-    return false;
-  }
-  lua_pushvalue(L, v);
-  lua_rawseti(L, values, n + 1);
-  lua_pop(L, 2);
-  e.flags |= FlowScripts::kHasFields;
-  return true;
+  return add_field_value(L, h, idx, avm(h).flows[idx], name, v, fn);
 }
 
 // session:add_string / add_int: the field at stack index 2, the value

@@ -210,13 +210,32 @@ int f_add_field(lua_State* L) {
     bad_argument(L, kFn, 2, "value", "string or integer");
   }
   if (h->view == nullptr || h->entry == nullptr) return push_false(L);
-  push_flow_table(L, h, h->ref_fields, true);
-  lua_pushvalue(L, 1);
+  lua_pushboolean(L, add_field_value(L, h, h->flow_idx, *h->entry, name, 2, kFn));
+  return 1;
+}
+
+}  // namespace
+
+bool add_field_value(lua_State* L, ScriptHost* h, uint32_t idx, FlowScripts& e,
+                     std::string_view name, int v, const char* fn) {
+  v = v < 0 ? lua_gettop(L) + v + 1 : v;
+  const bool is_string = lua_type(L, v) == LUA_TSTRING;
+  const int top = lua_gettop(L);
+  // fields[idx], made on first use.
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref_fields);
+  lua_rawgeti(L, -1, static_cast<int>(idx));
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, static_cast<int>(idx));
+  }
+  lua_pushlstring(L, name.data(), name.size());
   lua_rawget(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, 1);
+    lua_pushlstring(L, name.data(), name.size());
     lua_pushvalue(L, -2);
     lua_rawset(L, -4);
   }
@@ -227,35 +246,35 @@ int f_add_field(lua_State* L) {
     const bool had_string = lua_type(L, -1) == LUA_TSTRING;
     lua_pop(L, 1);
     if (had_string != is_string) {
-      raise_error(L, ErrorKind::kApi, "%s: field '%.*s' holds %s", kFn,
+      raise_error(L, ErrorKind::kApi, "%s: field '%.*s' holds %s", fn,
                   static_cast<int>(name.size()), name.data(), had_string ? "strings" : "integers");
     }
   }
   size_t len = 0;
-  const char* s = is_string ? lua_tolstring(L, 2, &len) : nullptr;
+  const char* s = is_string ? lua_tolstring(L, v, &len) : nullptr;
   if (is_string && len > kFieldValueMax) {
     lua_pushlstring(L, s, kFieldValueMax);
-    lua_replace(L, 2);
+    lua_replace(L, v);
     h->fields_dropped.add();  // counted as truncated
   }
-  for (int i = 1; i <= n; ++i) {
+  bool added = false;
+  bool present = false;
+  for (int i = 1; i <= n && !present; ++i) {
     lua_rawgeti(L, values, i);
-    const bool same = lua_rawequal(L, -1, 2);
+    present = lua_rawequal(L, -1, v);
     lua_pop(L, 1);
-    if (same) return push_false(L);
   }
-  if (n >= kValuesPerField) {
+  if (!present && n >= kValuesPerField) {
     h->fields_dropped.add();
-    return push_false(L);
+  } else if (!present) {
+    lua_pushvalue(L, v);
+    lua_rawseti(L, values, n + 1);
+    e.flags |= FlowScripts::kHasFields;
+    added = true;
   }
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, values, n + 1);
-  h->entry->flags |= FlowScripts::kHasFields;
-  lua_pushboolean(L, 1);
-  return 1;
+  lua_settop(L, top);
+  return added;
 }
-
-}  // namespace
 
 void add_flow_actions(lua_State* L, ScriptHost* h) {
   set_fn(L, h, "triggerAlert", f_trigger_alert);

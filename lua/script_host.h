@@ -141,6 +141,12 @@ void add_flow(lua_State* L, ScriptHost* h);          // bind_flow.cc: scalar acc
 void add_flow_tables(lua_State* L, ScriptHost* h);   // bind_flow_tables.cc
 void add_flow_actions(lua_State* L, ScriptHost* h);  // bind_flow_actions.cc
 void add_ntop(lua_State* L, ScriptHost* h);          // bind_ntop.cc: the ntop subset
+// fields[idx][name] gets the value at stack index `v` (a string, or an
+// integral number): flow.addField and session:add_string/add_int. False
+// when present already or over the per-field limit (counted); a value of
+// the other type than the field's raises an error of kind api naming `fn`.
+bool add_field_value(lua_State* L, ScriptHost* h, uint32_t idx, FlowScripts& e,
+                     std::string_view name, int v, const char* fn);
 void add_cache(lua_State* L, ScriptHost* h);         // bind_cache.cc: the ntop cache family
 void add_loupe(lua_State* L, ScriptHost* h);         // bind_ntop.cc: loupe.*
 // The control VM only (h->control set):

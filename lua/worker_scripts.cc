@@ -352,7 +352,12 @@ void WorkerScripts::check_overrun(int script, uint64_t ticks) {
   if (sample_tsc_ != 0) {
     const uint64_t wall = tsc_to_ns(tsc - sample_tsc_, hz_);
     const uint64_t used = cpu - sample_cpu_;
-    const uint64_t off = wall > used ? wall - used : 0;
+    uint64_t off = wall > used ? wall - used : 0;
+    // The window since the last sample may be much longer than the call:
+    // only the call's share of the time off the CPU is the call's.
+    if (wall > call_ns && wall != 0)
+      off = static_cast<uint64_t>(static_cast<double>(off) * static_cast<double>(call_ns) /
+                                  static_cast<double>(wall));
     call_ns = call_ns > off ? call_ns - off : 0;
   }
   sample_tsc_ = tsc;
