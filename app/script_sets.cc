@@ -30,6 +30,18 @@ void print_lines(const std::vector<std::string>& lines, const char* prefix) {
 
 }  // namespace
 
+void add_control_totals(const ControlScripts& vm,
+                        std::map<std::string, ScriptSets::ControlTotals>& totals) {
+  for (const ControlScriptInfo& cs : vm.scripts()) {
+    ScriptSets::ControlTotals& t = totals[cs.key];
+    for (int g = 0; g < kGranularities; g++) {
+      t.calls[g] += cs.calls[g];
+      t.skipped[g] += cs.runs[g].skipped;
+    }
+    for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
+  }
+}
+
 void LuaTotals::add(const WorkerScripts& vm) {
   const Generation& gen = vm.generation();
   for (size_t i = 0; i < gen.scripts.size(); i++) {
@@ -233,15 +245,7 @@ void ScriptSets::poll(std::vector<std::unique_ptr<Worker>>& workers) {
         reloads_.succeeded();
         generation_ = r.generation;
         supervisor_ = std::move(supervisor);
-        if (control_)
-          for (const ControlScriptInfo& cs : control_->scripts()) {
-            ControlTotals& t = control_retired_[cs.key];
-            for (int g = 0; g < kGranularities; g++) {
-              t.calls[g] += cs.calls[g];
-              t.skipped[g] += cs.runs[g].skipped;
-            }
-            for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
-          }
+        if (control_) add_control_totals(*control_, control_retired_);
         control_ = std::move(b.control);  // the old control VM's teardown runs here
         if (control_ && http_) control_->attach_http(&http_->port(workers.size()));
         release_removed_scripts();
@@ -334,15 +338,7 @@ std::vector<ClassifierSpec> ScriptSets::classifier_specs() const {
 
 std::map<std::string, ScriptSets::ControlTotals> ScriptSets::control_totals() const {
   std::map<std::string, ControlTotals> all = control_retired_;
-  if (control_)
-    for (const ControlScriptInfo& cs : control_->scripts()) {
-      ControlTotals& t = all[cs.key];
-      for (int g = 0; g < kGranularities; g++) {
-        t.calls[g] += cs.calls[g];
-        t.skipped[g] += cs.runs[g].skipped;
-      }
-      for (int k = 0; k < kErrorKinds; k++) t.errors[k] += cs.errors[k];
-    }
+  if (control_) add_control_totals(*control_, all);
   return all;
 }
 

@@ -111,6 +111,9 @@ class ScriptSets {
     std::array<uint64_t, kGranularities> skipped{};
   };
   std::map<std::string, ControlTotals> control_totals() const;
+  // Adds a control VM's counters to `totals`, by script key.
+  friend void add_control_totals(const ControlScripts& vm,
+                                 std::map<std::string, ControlTotals>& totals);
   ControlServices& control_services() { return services_; }
   // For the metrics: the running generation (null: none), its number, the
   // reloads, and the counters of the VMs already destroyed.

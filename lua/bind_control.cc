@@ -1,7 +1,5 @@
 // lua/control_bind.h: alert tables, alert queries and the shared table
 // layouts of the control VM (contract §4.6, §4.7.3, §4.7.4).
-#include <arpa/inet.h>
-
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -63,31 +61,9 @@ std::string opt_string(lua_State* L, int t, const char* field, const char* fn) {
 
 }  // namespace
 
-std::string cidr_text(const Cidr& c) {
-  char buf[INET6_ADDRSTRLEN];
-  if (inet_ntop(c.address.family == 6 ? AF_INET6 : AF_INET, c.address.bytes.data(), buf,
-                sizeof(buf)) == nullptr)
-    return "?";
-  return std::string(buf) + "/" + std::to_string(c.prefix);
-}
-
-std::optional<IpAddress> parse_ip(std::string_view text) {
-  const std::string t(text);
-  IpAddress a;
-  if (inet_pton(AF_INET, t.c_str(), a.bytes.data()) == 1) {
-    a.family = 4;
-    return a;
-  }
-  if (inet_pton(AF_INET6, t.c_str(), a.bytes.data()) == 1) {
-    a.family = 6;
-    return a;
-  }
-  return std::nullopt;
-}
-
 std::optional<Cidr> parse_network(std::string_view text) {
   const size_t slash = text.find('/');
-  const std::optional<IpAddress> a = parse_ip(text.substr(0, slash));
+  const std::optional<IpAddress> a = parse_ip_address(text.substr(0, slash));
   if (!a) return std::nullopt;
   const int max = a->family == 4 ? 32 : 128;
   int prefix = max;
@@ -397,7 +373,7 @@ void push_host_info(lua_State* L, ScriptHost* h, const Host& host) {
   if (local && c != nullptr && c->services->hosts != nullptr) {
     set_int(L, "network_id", host.network);
     const auto& nets = c->services->hosts->networks();
-    set_str(L, "network_key", cidr_text(nets[static_cast<size_t>(host.network)]));
+    set_str(L, "network_key", to_string(nets[static_cast<size_t>(host.network)]));
   }
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, h);

@@ -34,8 +34,7 @@ int i_get_if_names(lua_State* L) {
 // An interface given as id, numeric string or name; -1 when none.
 int resolve(lua_State* L, int idx) {
   const auto& names = ifnames(L);
-  if (lua_type(L, idx) == LUA_TNUMBER || (lua_type(L, idx) == LUA_TSTRING && lua_tonumber(L, idx) != 0) ||
-      (lua_type(L, idx) == LUA_TSTRING && std::strcmp(lua_tostring(L, idx), "0") == 0)) {
+  if (lua_isnumber(L, idx)) {  // a number or a numeric string
     const double d = lua_tonumber(L, idx);
     if (d >= 0 && std::floor(d) == d && d < static_cast<double>(names.size())) return static_cast<int>(d);
     return -1;
@@ -220,7 +219,7 @@ const Host* find_host(lua_State* L, const char* fn) {
     if (d < 0 || d > 4095 || std::floor(d) != d) bad_argument(L, fn, 2, "vlan", "integer 0-4095");
     vlan = static_cast<uint16_t>(d);
   }
-  const std::optional<IpAddress> a = parse_ip(ip);
+  const std::optional<IpAddress> a = parse_ip_address(ip);
   HostTable* t = hosts(L);
   if (!a || t == nullptr) return nullptr;
   return t->find(make_host_key(a->bytes.data(), a->family, vlan));
@@ -308,7 +307,7 @@ EntityAlert interface_alert(lua_State* L, const char* fn, bool store) {
     const int id = call(L)->network;
     const auto& nets = h->gen.local.nets();
     if (val.empty() && id >= 0)
-      val = cidr_text(nets[static_cast<size_t>(id)]);
+      val = to_string(nets[static_cast<size_t>(id)]);
     if (val.empty()) raise_error(L, ErrorKind::kApi, "%s: a network alert needs 'alert_entity_val' or a selected network", fn);
     a.entity_val = val;
     a.network_cidr = val;

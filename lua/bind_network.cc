@@ -66,7 +66,7 @@ int n_get_alerts(lua_State* L) {
   const int id = selected(L);
   if (id < 0) return lua_pushnil(L), 1;
   q.entity = AlertEntity::kNetwork;
-  q.entity_val = cidr_text(networks(host_of(L))[static_cast<size_t>(id)]);
+  q.entity_val = to_string(networks(host_of(L))[static_cast<size_t>(id)]);
   return push_alerts(L, host_of(L), q);
 }
 
@@ -74,7 +74,7 @@ EntityAlert network_alert(lua_State* L, const char* fn, bool store, int id) {
   ScriptHost* h = host_of(L);
   EntityAlert a = read_alert_table(L, h, 1, fn, store);
   a.entity = AlertEntity::kNetwork;
-  a.entity_val = cidr_text(networks(h)[static_cast<size_t>(id)]);
+  a.entity_val = to_string(networks(h)[static_cast<size_t>(id)]);
   a.network_cidr = a.entity_val;
   a.network_id = id;
   a.ifid = h->control->ifid;
@@ -153,7 +153,7 @@ int n_set_cached(lua_State* L) {
 
 void push_network_stats(lua_State* L, ScriptHost* h, int id) {
   const Cidr& net = networks(h)[static_cast<size_t>(id)];
-  const std::string cidr = cidr_text(net);
+  const std::string cidr = to_string(net);
   lua_createtable(L, 0, 16);
   set_int(L, "network_id", id);
   set_str(L, "network_key", cidr);

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "config/net_types.h"
 #include "engine/control/alert_store.h"
 #include "lua/control_scripts.h"
 #include "lua/script_host.h"
@@ -17,11 +18,9 @@ namespace loupe {
 struct Host;
 
 inline ControlCall* control_of(ScriptHost* h) { return h->control; }
-// Text forms of config types, here because lua_lib does not link the
-// config library: "10.0.0.0/8"; an address from its text (inet_pton).
-std::string cidr_text(const Cidr& c);
-std::optional<IpAddress> parse_ip(std::string_view text);
-// "10.1.2.3/8" -> 10.0.0.0/8 (host bits cleared); nullopt when malformed.
+// network.checkContext's argument: like parse_cidr (config/net_types.h),
+// but normalised ("10.1.2.3/8" -> 10.0.0.0/8) where parse_cidr refuses host
+// bits, and a bare address is a host prefix. nullopt when malformed.
 std::optional<Cidr> parse_network(std::string_view text);
 
 // The running control script's key ("" when none).

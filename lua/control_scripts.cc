@@ -341,7 +341,7 @@ bool ControlScripts::invoke(size_t i, Granularity g, uint64_t when, bool final) 
     lua_pushliteral(L, "network");
     lua_setfield(L, -2, "entity_type");
     const Cidr& n = gen_->local.nets()[static_cast<size_t>(call_.network)];
-    const std::string v = cidr_text(n);
+    const std::string v = to_string(n);
     lua_pushlstring(L, v.data(), v.size());
   } else {
     lua_pushliteral(L, "interface");
@@ -401,7 +401,6 @@ void ControlScripts::run_hosts(Granularity g, uint64_t when, bool final, uint64_
   if (scripts.empty()) return;
   std::vector<std::set<std::string>> raised(scripts.size());
   const std::vector<HostKey> keys = table ? table->sorted_keys() : std::vector<HostKey>{};
-  const uint64_t t0 = steady_ns();
   size_t done = 0;
   for (const HostKey& k : keys) {
     if (steady_ns() >= deadline) break;
@@ -452,7 +451,6 @@ void ControlScripts::run_hosts(Granularity g, uint64_t when, bool final, uint64_
     ControlRunStats& r = s.runs[gi];
     r.skipped += keys.size() - done;
     if (done < keys.size()) r.deadline_misses++;
-    (void)t0;
   }
 }
 
@@ -521,7 +519,6 @@ void ControlScripts::run(Granularity g, uint64_t when, bool final) {
   call_.deadline_steady_ns = deadline;
   call_.period_ns = period;
   call_.ifid = 0;
-  std::vector<uint64_t> before(scripts_.size());
   run_hosts(g, when, final, deadline);
   run_plain(ControlKind::kNetwork, g, when, final, deadline);
   run_plain(ControlKind::kPeriodic, g, when, final, deadline);

@@ -36,6 +36,17 @@ bool LocalNetworks::contains(const uint8_t* addr, uint8_t ip_version) const {
   return false;
 }
 
+int LocalNetworks::most_specific(const uint8_t* addr, uint8_t ip_version) const {
+  int best = -1, best_len = -1;
+  for (size_t i = 0; i < nets_.size(); i++) {
+    if (nets_[i].prefix > best_len && prefix_match(nets_[i], addr, ip_version)) {
+      best = static_cast<int>(i);
+      best_len = nets_[i].prefix;
+    }
+  }
+  return best;
+}
+
 bool LocalNetworks::is_broadcast(const uint8_t* a, uint8_t ip_version) const {
   if (ip_version != 4) return false;
   if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255) return true;

@@ -29,6 +29,9 @@ class LocalNetworks {
   bool empty() const { return nets_.empty(); }
   // `addr` as in a FlowKey: network order, IPv4 in the first 4 bytes.
   bool contains(const uint8_t* addr, uint8_t ip_version) const;
+  // Index of the most specific network holding `addr` (several may nest),
+  // or -1.
+  int most_specific(const uint8_t* addr, uint8_t ip_version) const;
   // 255.255.255.255, or the last address of a configured IPv4 network.
   bool is_broadcast(const uint8_t* addr, uint8_t ip_version) const;
   const std::vector<Cidr>& nets() const { return nets_; }

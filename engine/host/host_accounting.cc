@@ -7,22 +7,11 @@
 namespace loupe {
 namespace {
 constexpr uint64_t kPeriodNs = 1'000'000'000ULL;
-
-bool prefix_match(const Cidr& n, const uint8_t* addr, uint8_t version) {
-  if (n.address.family != version) return false;
-  const uint8_t* net = n.address.bytes.data();
-  const unsigned full = n.prefix / 8, rest = n.prefix % 8;
-  if (std::memcmp(net, addr, full) != 0) return false;
-  if (rest == 0) return true;
-  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-  return (net[full] & mask) == (addr[full] & mask);
-}
 }  // namespace
 
 HostAccounting::HostAccounting(const HostsConfig& config, const Flow* flows, uint32_t flow_slots,
                                const LocalNetworks& nets)
-    : config_(config),
-      nets_(nets),
+    : nets_(nets),
       marks_(flow_slots),
       a_(std::make_unique<HostPartial>(config.partial_entries, config.partial_contacts,
                                        static_cast<uint32_t>(nets.nets().size()))),
@@ -43,16 +32,7 @@ HostAccounting::~HostAccounting() {
 }
 
 int16_t HostAccounting::network_of(const uint8_t* addr, uint8_t version) const {
-  // The most specific configured network wins (several may nest).
-  int best = -1, best_len = -1;
-  const auto& nets = nets_.nets();
-  for (size_t i = 0; i < nets.size(); i++) {
-    if (nets[i].prefix > best_len && prefix_match(nets[i], addr, version)) {
-      best = static_cast<int>(i);
-      best_len = nets[i].prefix;
-    }
-  }
-  return static_cast<int16_t>(best);
+  return static_cast<int16_t>(nets_.most_specific(addr, version));
 }
 
 void HostAccounting::account(uint32_t idx, const Flow& f, bool final) {

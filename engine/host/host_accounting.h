@@ -71,7 +71,6 @@ class HostAccounting {
   void hand_over(uint64_t now_ns);
   int16_t network_of(const uint8_t* addr, uint8_t version) const;
 
-  HostsConfig config_;
   const LocalNetworks& nets_;
   std::vector<Mark> marks_;
   std::vector<uint32_t> touched_;
