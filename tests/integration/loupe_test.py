@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 
 SKIP = 77
@@ -60,6 +61,54 @@ class Env:
             with open(flows) as f:
                 records = [json.loads(line) for line in f]
         return records, p.stderr, p.returncode
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
+
+
+class VethPair:
+    """A veth pair for live tests: `host_if` on the host, where loupe
+    captures, and `peer_if` in a network namespace of its own, where
+    tcpreplay sends. Names carry the process id, so parallel tests never
+    meet. No addresses and no IPv6: the kernel sends nothing of its own on
+    the link, so every frame loupe sees came from tcpreplay."""
+
+    def __init__(self, tag):
+        pid = os.getpid()
+        self.ns = "loupe-%s-%d" % (tag, pid)
+        self.host_if = "lp%s%d" % (tag[0], pid % 100000)
+        self.peer_if = self.host_if + "p"
+
+    def setup(self):
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if,
+           "netns", self.ns)
+        sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % self.host_if)
+        sh("ip", "netns", "exec", self.ns, "sysctl", "-qw",
+           "net.ipv6.conf.%s.disable_ipv6=1" % self.peer_if)
+        sh("ip", "link", "set", self.host_if, "up")
+        sh("ip", "netns", "exec", self.ns, "ip", "link", "set", self.peer_if, "up")
+
+    def remove(self):
+        sh("ip", "link", "del", self.host_if, check=False)
+        sh("ip", "netns", "del", self.ns, check=False)
+
+
+def wait_line(proc, text, seconds=30):
+    """Reads loupe's stderr up to a line holding `text`; returns the lines read."""
+    lines = []
+    deadline = time.time() + seconds
+    while not lines or text not in lines[-1]:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            fail("loupe exited while waiting for %r:\n%s%s" % (text, "".join(lines),
+                                                               proc.stderr.read()))
+        lines.append(line)
+        if time.time() > deadline:
+            proc.kill()
+            fail("no %r from loupe within %d s:\n%s" % (text, seconds, "".join(lines)))
+    return lines
 
 
 def run(cmd, **kw):

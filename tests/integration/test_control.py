@@ -32,11 +32,10 @@ import stat
 import subprocess
 import time
 
-from loupe_test import Env, fail, skip
+from loupe_test import Env, VethPair, fail, sh, skip, wait_line
 
-NS = "loupe-ctl-%d" % os.getpid()
-HOST_IF = "lpc%d" % (os.getpid() % 100000)
-PEER_IF = HOST_IF + "p"
+LINK = VethPair("ctl")
+NS, HOST_IF, PEER_IF = LINK.ns, LINK.host_if, LINK.peer_if
 
 HTTP_SEEN = """local check = { l7_proto = "HTTP", hooks = {} }
 function check.hooks.protocolDetected()
@@ -53,8 +52,6 @@ return check
 procs = []
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
 
 
 def cleanup():
@@ -62,34 +59,11 @@ def cleanup():
         if p.poll() is None:
             p.kill()
             p.wait()
-    sh("ip", "link", "del", HOST_IF, check=False)
-    sh("ip", "netns", "del", NS, check=False)
+    LINK.remove()
 
 
-def setup_link():
-    sh("ip", "netns", "add", NS)
-    sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", NS)
-    # No addresses and no IPv6: every frame loupe sees comes from tcpreplay.
-    sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % HOST_IF)
-    sh("ip", "netns", "exec", NS, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % PEER_IF)
-    sh("ip", "link", "set", HOST_IF, "up")
-    sh("ip", "netns", "exec", NS, "ip", "link", "set", PEER_IF, "up")
 
 
-def wait_line(proc, text, seconds=30):
-    """Reads loupe's stderr up to a line holding `text`; returns the lines read."""
-    lines = []
-    deadline = time.time() + seconds
-    while not lines or text not in lines[-1]:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            fail("loupe exited while waiting for %r:\n%s%s" % (text, "".join(lines),
-                                                              proc.stderr.read()))
-        lines.append(line)
-        if time.time() > deadline:
-            proc.kill()
-            fail("no %r from loupe within %d s:\n%s" % (text, seconds, "".join(lines)))
-    return lines
 
 
 class Cli:
@@ -162,7 +136,7 @@ def main():
 
     cleanup()
     try:
-        setup_link()
+        LINK.setup()
         cmd = cli.base() + [
             "--set", "workers.count=2", "--set", "metrics.enabled=false",
             "--set", "output.flows=", "--set", "alerts.file=" + alerts,

@@ -17,31 +17,16 @@ import signal
 import subprocess
 import time
 
-from loupe_test import Env, fail, loupe_conversations, skip
+from loupe_test import Env, VethPair, fail, loupe_conversations, sh, skip, wait_line
 
-NS = "loupe-live-%d" % os.getpid()
-HOST_IF = "lpl%d" % (os.getpid() % 100000)
-PEER_IF = HOST_IF + "p"
-
-
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
+LINK = VethPair("live")
+NS, HOST_IF, PEER_IF = LINK.ns, LINK.host_if, LINK.peer_if
 
 
-def cleanup():
-    sh("ip", "link", "del", HOST_IF, check=False)
-    sh("ip", "netns", "del", NS, check=False)
 
 
-def setup():
-    sh("ip", "netns", "add", NS)
-    sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", NS)
-    # No addresses and no IPv6: the kernel must send nothing of its own on
-    # the link, so every frame loupe sees came from tcpreplay.
-    sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % HOST_IF)
-    sh("ip", "netns", "exec", NS, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % PEER_IF)
-    sh("ip", "link", "set", HOST_IF, "up")
-    sh("ip", "netns", "exec", NS, "ip", "link", "set", PEER_IF, "up")
+
+
 
 
 def main():
@@ -103,20 +88,6 @@ def port_counts(err):
     return tuple(map(int, port.groups()))
 
 
-def wait_line(proc, text, seconds=30):
-    """Reads loupe's stderr until a line holding `text`; returns the lines read."""
-    lines = []
-    deadline = time.time() + seconds
-    while not lines or text not in lines[-1]:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            fail("loupe exited while waiting for %r:\n%s%s" % (text, "".join(lines),
-                                                              proc.stderr.read()))
-        lines.append(line)
-        if time.time() > deadline:
-            proc.kill()
-            fail("no %r from loupe within %d s:\n%s" % (text, seconds, "".join(lines)))
-    return lines
 
 
 CLASSIFIERS_A = """classifiers:
@@ -154,9 +125,9 @@ def reload_run(env):
     script = os.path.join(scripts, "flow", "http_seen.lua")
     with open(script, "w") as f:
         f.write(SCRIPT % "before")
-    cleanup()
+    LINK.remove()
     try:
-        setup()
+        LINK.setup()
         # One alert per HTTP flow is the point: no rate limit.
         proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
                            "lua.scripts_dir=" + scripts,
@@ -182,7 +153,7 @@ def reload_run(env):
                 time.sleep(0.5)  # workers take the new set at their next burst boundary
         err = stop_loupe(proc)
     finally:
-        cleanup()
+        LINK.remove()
     received = port_counts(err)[0]
     if received != sent:
         fail("tcpreplay sent %d packets, loupe received %d across the reload" % (sent, received))
@@ -216,15 +187,15 @@ def reload_run(env):
 
 
 def live_run(env, pcap, offline, qpairs):
-    cleanup()
+    LINK.remove()
     try:
-        setup()
+        LINK.setup()
         flows = os.path.join(env.tmp, "live.json")
         proc = start_loupe(env, "output.flows=" + flows, qpairs=qpairs)
         sent = replay(pcap)
         err = stop_loupe(proc)
     finally:
-        cleanup()
+        LINK.remove()
 
     received, missed, errors, nombuf, queues = port_counts(err)
     print("tcpreplay sent %d; loupe received %d, missed %d, errors %d, no mbuf %d on %d queues" %
@@ -261,10 +232,10 @@ def storm_run(env, pcap, reloads):
     script = os.path.join(scripts, "flow", "http_seen.lua")
     with open(script, "w") as f:
         f.write(SCRIPT % "generation 1")
-    cleanup()
+    LINK.remove()
     lines = []
     try:
-        setup()
+        LINK.setup()
         proc = start_loupe(env, "output.flows=", "lua.scripts_dir=" + scripts,
                            "alerts.file=" + os.path.join(env.tmp, "storm-alerts.json"))
         result = {}
@@ -281,7 +252,7 @@ def storm_run(env, pcap, reloads):
         t.join()
         err = stop_loupe(proc)
     finally:
-        cleanup()
+        LINK.remove()
     sent = result["sent"]
     received, missed, errors, nombuf, _ = port_counts(err)
     return sent, received, missed + errors + nombuf, err, lines
@@ -319,9 +290,9 @@ def reopen_run(env):
         f.write(SCRIPT % "seen")
     alerts = os.path.join(env.tmp, "rot-alerts.json")
     flows = os.path.join(env.tmp, "rot-flows.json")
-    cleanup()
+    LINK.remove()
     try:
-        setup()
+        LINK.setup()
         proc = start_loupe(env, "output.flows=" + flows, "alerts.file=" + alerts,
                            "lua.scripts_dir=" + scripts, "flow.timeouts.tcp_closed=1",
                            "alerts.max_per_script_per_second=0", "alerts.max_per_minute=0")
@@ -335,7 +306,7 @@ def reopen_run(env):
         replay(second)
         stop_loupe(proc)
     finally:
-        cleanup()
+        LINK.remove()
 
     def lines(path):
         with open(path) as f:

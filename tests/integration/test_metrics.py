@@ -36,18 +36,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from loupe_test import Env, fail, skip
+from loupe_test import Env, VethPair, fail, sh, skip, wait_line
 
-NS = "loupe-met-%d" % os.getpid()
-HOST_IF = "lpm%d" % (os.getpid() % 100000)
-PEER_IF = HOST_IF + "p"
+LINK = VethPair("met")
+NS, HOST_IF, PEER_IF = LINK.ns, LINK.host_if, LINK.peer_if
 USER, PASSWORD = "prometheus", "correct horse battery staple"
 
 procs = []  # everything started, stopped by cleanup()
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check)
 
 
 def cleanup():
@@ -55,18 +52,9 @@ def cleanup():
         if p.poll() is None:
             p.kill()
             p.wait()
-    sh("ip", "link", "del", HOST_IF, check=False)
-    sh("ip", "netns", "del", NS, check=False)
+    LINK.remove()
 
 
-def setup_link():
-    sh("ip", "netns", "add", NS)
-    sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", NS)
-    # No addresses and no IPv6: every frame loupe sees comes from tcpreplay.
-    sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % HOST_IF)
-    sh("ip", "netns", "exec", NS, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % PEER_IF)
-    sh("ip", "link", "set", HOST_IF, "up")
-    sh("ip", "netns", "exec", NS, "ip", "link", "set", PEER_IF, "up")
 
 
 def free_port():
@@ -103,18 +91,6 @@ def start_loupe(env, cmd):
     return proc, lines
 
 
-def wait_line(proc, text, seconds=30):
-    """Reads loupe's stderr up to a line holding `text`."""
-    deadline = time.time() + seconds
-    lines = []
-    while not lines or text not in lines[-1]:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            fail("loupe exited while waiting for %r:\n%s" % (text, "".join(lines)))
-        lines.append(line)
-        if time.time() > deadline:
-            fail("no %r from loupe within %d s:\n%s" % (text, seconds, "".join(lines)))
-    return lines
 
 
 def lua_counters(url, auth):
@@ -170,7 +146,7 @@ def check_affinity(env):
         print("note: one CPU: the endpoint's affinity is not checked")
         return
     cleanup()
-    setup_link()
+    LINK.setup()
     try:
         proc, _ = start_loupe(env, loupe_cmd(env, free_port(), "workers.count=1",
                                              "workers.cpus=%d,%d" % (cpus[0], cpus[1])))
@@ -270,7 +246,7 @@ def run(env, pcap, small, password_file, scripts):
     url = "http://127.0.0.1:%d/metrics" % port
     auth = (USER, PASSWORD)
     cleanup()
-    setup_link()
+    LINK.setup()
     proc, lines = start_loupe(env, loupe_cmd(
         env, port, "workers.count=2", "lua.scripts_dir=" + scripts,
         "metrics.basic_auth_user=" + USER,
