@@ -33,8 +33,7 @@ HttpCounters& HttpSession::counters() { return owner_->counters_; }
 void HttpSession::open(HttpParsers& owner, uint64_t tag) {
   owner_ = &owner;
   tag_ = tag;
-  head_ = count_ = 0;
-  unknown_ = 0;
+  requests_.clear();
   skipping_ = stopped_ = false;
   for (uint8_t dir = 0; dir < 2; dir++) {
     side_[dir].buffer = kNoBuffer;
@@ -80,10 +79,7 @@ void HttpSession::feed(uint8_t dir, const uint8_t* data, uint32_t len, uint32_t 
     reset_side(dir, kParse);
     // The responses that were lost answered requests that cannot be told
     // apart now: the next one answers no request known.
-    if (dir == 1) {
-      head_ = count_ = 0;
-      unknown_ = 0;
-    }
+    if (dir == 1) requests_.clear();
     counters().resyncs.add();
   }
   if (s.mode != kParse || len == 0) return;
@@ -268,29 +264,6 @@ bool HttpSession::begin(uint8_t dir) {
   return emit(dir, HttpEvent::kMessageBegin, m, static_cast<uint32_t>(std::strlen(m)));
 }
 
-void HttpSession::push_request(uint8_t method) {
-  // Once one request did not fit, the later ones queue behind it uncounted
-  // too: the order of the awaited responses must hold.
-  if (unknown_ != 0 || count_ == kPipeline) {
-    unknown_++;
-    counters().pipeline_overflow.add();
-    return;
-  }
-  methods_[(head_ + count_) % kPipeline] = method;
-  count_++;
-}
-
-int HttpSession::pop_request() {
-  if (count_ != 0) {
-    const int m = methods_[head_];
-    head_ = static_cast<uint8_t>((head_ + 1) % kPipeline);
-    count_--;
-    return m;
-  }
-  if (unknown_ != 0) unknown_--;
-  return -1;
-}
-
 // http-parser's callbacks. A non-zero return stops the parser: they return
 // -1 once the sink stopped the session.
 
@@ -306,7 +279,10 @@ int HttpSession::on_url(http_parser* p, const char* at, size_t n) {
   HttpSession& h = of(p);
   const uint8_t dir = h.dir_of(p);
   // The method is known once the URL starts.
-  if (h.side_[dir].pending != kUrl) h.push_request(static_cast<uint8_t>(p->method));
+  if (h.side_[dir].pending != kUrl) {
+    // Past kPipeline, methods are not kept: the order of the responses holds.
+    if (!h.requests_.push(static_cast<uint8_t>(p->method))) h.counters().pipeline_overflow.add();
+  }
   h.collect(dir, kUrl, at, n);
   return 0;
 }
@@ -344,7 +320,7 @@ int HttpSession::on_headers_complete(http_parser* p) {
   const unsigned status = p->status_code;
   // An interim response: its request still awaits the final one.
   if (status / 100 == 1 && status != 101) return 1;
-  const int method = h.pop_request();
+  const int method = h.requests_.pop();
   if (status == 101 || (method == HTTP_CONNECT && status / 100 == 2)) {
     h.tunnel();
     return 2;

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "engine/common/counter.h"
+#include "engine/stream/await_queue.h"
 #include "engine/stream/body_feed.h"
 #include "engine/stream/session_pool.h"
 
@@ -104,7 +105,7 @@ class HttpSession {
   // Longest URL, header name or value delivered; the rest is dropped.
   static constexpr uint32_t kMaxString = 8192;
   // Requests whose method is kept while they await their response.
-  static constexpr uint32_t kPipeline = 16;
+  static constexpr uint8_t kPipeline = 16;
 
   // The next in-order bytes of direction `dir`; `gap_bytes` were lost right
   // before them (StreamSink's arguments).
@@ -170,8 +171,6 @@ class HttpSession {
   bool begin(uint8_t dir);
 
   // Pairing of responses with requests.
-  void push_request(uint8_t method);
-  int pop_request();  // the method, or -1 when unknown
 
   // http-parser's callbacks.
   static int on_message_begin(http_parser* p);
@@ -190,10 +189,7 @@ class HttpSession {
   HttpParsers* owner_ = nullptr;
   uint64_t tag_ = 0;
   Side side_[2];
-  uint8_t methods_[kPipeline];  // awaited responses' requests, oldest at head_
-  uint8_t head_ = 0;
-  uint8_t count_ = 0;
-  uint32_t unknown_ = 0;   // awaited requests past the ring, methods not kept
+  AwaitQueue<kPipeline> requests_;  // methods of the requests awaiting their response
   bool skipping_ = false;  // a byte fed to close a hole: no BODY event
   bool stopped_ = false;
 };

@@ -51,8 +51,7 @@ void SmtpSession::open(SmtpParsers& owner, uint64_t tag) {
   line_ = kLineStart;
   skip_line_ = bdat_last_ = body_seen_ = skip_reply_ = stopped_ = false;
   reply_len_ = 0;
-  head_ = count_ = 0;
-  unknown_ = 0;
+  pending_.clear();
   push(kOther);  // the server's greeting answers the connection
 }
 
@@ -65,8 +64,7 @@ void SmtpSession::feed(uint8_t dir, const uint8_t* data, uint32_t len, uint32_t 
       if (stopped_) return;
     } else {
       // Replies were lost: which command the next one answers is unknown.
-      head_ = count_ = 0;
-      unknown_ = 0;
+      pending_.clear();
       skip_reply_ = true;
     }
   }
@@ -301,28 +299,6 @@ bool SmtpSession::emit(SmtpEvent event, const uint8_t* data, uint32_t len) {
   return !stopped_;
 }
 
-// Commands past kPending are only counted, and so are the later ones,
-// which queue behind them: their replies keep their order but pair with
-// no known command (which only matters for DATA and STARTTLS).
-void SmtpSession::push(Command c) {
-  if (unknown_ != 0 || count_ == kPending) {
-    unknown_++;
-    return;
-  }
-  pending_[(head_ + count_) % kPending] = c;
-  count_++;
-}
-
-int SmtpSession::pop() {
-  if (count_ != 0) {
-    const int c = pending_[head_];
-    head_ = static_cast<uint8_t>((head_ + 1) % kPending);
-    count_--;
-    return c;
-  }
-  if (unknown_ != 0) unknown_--;
-  return -1;
-}
 
 SmtpSession* SmtpParsers::open(uint64_t tag) {
   SmtpSession* s = sessions_.take();

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "engine/common/counter.h"
+#include "engine/stream/await_queue.h"
 #include "engine/stream/body_feed.h"
 #include "engine/stream/session_pool.h"
 
@@ -85,7 +86,7 @@ class SmtpSession {
   // Longest command line kept (RFC 5321's limit); the rest is ignored.
   static constexpr uint32_t kMaxLine = 512;
   // Commands awaiting their reply that are remembered (pipelining).
-  static constexpr uint32_t kPending = 16;
+  static constexpr uint8_t kPending = 16;
 
   // The next in-order bytes of direction `dir`, `gap_bytes` lost before
   // them (StreamSink's arguments).
@@ -116,14 +117,13 @@ class SmtpSession {
   bool body(const uint8_t* p, uint32_t len);
   void end_message(bool awaits_reply);
   bool emit(SmtpEvent event, const uint8_t* data, uint32_t len);
-  void push(Command c);
-  int pop();
+  void push(Command c) { pending_.push(c); }
+  int pop() { return pending_.pop(); }
   SmtpCounters& counters();
 
   SmtpParsers* owner_ = nullptr;
   uint64_t tag_ = 0;
   uint64_t bdat_left_ = 0;  // bytes of the current BDAT chunk still to come
-  uint32_t unknown_ = 0;    // commands awaiting replies past the ring
   uint32_t line_len_ = 0;   // bytes of the command line in line_
   Client client_ = kCommand;
   Line line_ = kLineStart;
@@ -132,10 +132,8 @@ class SmtpSession {
   bool body_seen_ = false;   // bytes of the current DATA section arrived
   uint8_t reply_len_ = 0;    // bytes of the server's line in reply_ (at most 4)
   bool skip_reply_ = false;  // the server's line was cut by a hole: ignored
-  uint8_t head_ = 0;         // commands awaiting their reply, oldest at head_
-  uint8_t count_ = 0;
   bool stopped_ = false;
-  uint8_t pending_[kPending];
+  AwaitQueue<kPending> pending_;  // commands awaiting their reply
   char reply_[4];
   char line_buf_[kMaxLine];
 };
