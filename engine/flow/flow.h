@@ -59,6 +59,7 @@ inline constexpr uint32_t kNoMeta = UINT32_MAX;
 enum L7Flags : uint8_t {
   kL7DnsAnswered = 1 << 0,   // a DNS response's answers were read
   kL7Scanned = 1 << 1,       // bits 1-2: classifiers scanned the first payload of side 0 / 1
+  kL7Stream = 1 << 3,        // the flow's TCP stream is reassembled (engine/worker/sessions.h)
 };
 
 struct alignas(64) Flow {

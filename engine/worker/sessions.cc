@@ -25,7 +25,7 @@ WorkerSessions::WorkerSessions(Worker& worker, const StreamConfig& config, uint3
 
 WorkerSessions::~WorkerSessions() = default;
 
-void WorkerSessions::on_flow_created(uint32_t idx, const Flow& f) {
+void WorkerSessions::on_flow_created(uint32_t idx, Flow& f) {
   const WorkerScripts* s = worker_.scripts_.get();
   if (s == nullptr || f.key.proto != IPPROTO_TCP) return;
   Slot& slot = slots_[idx];
@@ -39,18 +39,24 @@ void WorkerSessions::on_flow_created(uint32_t idx, const Flow& f) {
     slot.smtp = smtp_.open(idx);
     stream |= slot.smtp != nullptr;
   }
-  if (stream) streams_.enable(idx, f.flow_id);
+  if (stream) {
+    streams_.enable(idx, f.flow_id);
+    f.l7_flags |= kL7Stream;
+  }
 }
 
-void WorkerSessions::on_packet(uint32_t idx, const Flow& f, const Decoded& d,
-                               const uint8_t* frame, uint8_t side, uint64_t now_ns) {
+void WorkerSessions::on_packet(uint32_t idx, Flow& f, const Decoded& d, const uint8_t* frame,
+                               uint8_t side, uint64_t now_ns) {
   WorkerScripts* s = worker_.scripts_.get();
   if (s == nullptr) return;
   now_ns_ = now_ns;
   if (d.l4_proto == IPPROTO_TCP) {
-    if (!streams_.enabled(idx, f.flow_id)) {
-      if (!s->wants_stream(idx)) return;
-      streams_.enable(idx, f.flow_id);  // a parser was registered: from this segment on
+    if (!(f.l7_flags & kL7Stream)) {
+      // A parser is registered by a callback on a payload: from this
+      // segment on.
+      if (d.payload_len == 0 || !s->wants_stream(idx)) return;
+      streams_.enable(idx, f.flow_id);
+      f.l7_flags |= kL7Stream;
     }
     streams_.feed(idx, f.flow_id, side, d, frame);
   } else if (d.l4_proto == IPPROTO_UDP && d.payload_len != 0 && s->wants_stream(idx)) {
@@ -75,7 +81,10 @@ void WorkerSessions::on_stream_data(uint32_t slot, uint8_t side, const uint8_t* 
                          (sl.smtp != nullptr && !sl.smtp->stopped());
   // Nobody listens any more (parsers returned -1, the bytes are not HTTP):
   // reassembly stops for the flow.
-  if (!listening) streams_.release(slot);
+  if (!listening) {
+    streams_.release(slot);
+    worker_.table_.flow(slot).l7_flags &= static_cast<uint8_t>(~kL7Stream);
+  }
 }
 
 bool WorkerSessions::on_http_event(uint64_t tag, uint8_t dir, HttpEvent event,
@@ -118,7 +127,7 @@ void WorkerSessions::end_sessions(uint32_t idx) {
 
 void WorkerSessions::on_flow_end(uint32_t idx, const Flow& f) {
   now_ns_ = f.last_ns;
-  if (streams_.enabled(idx, f.flow_id)) streams_.finish(idx);  // held bytes reach the parsers
+  if (f.l7_flags & kL7Stream) streams_.finish(idx);  // held bytes reach the parsers
   end_sessions(idx);
 }
 

@@ -27,10 +27,12 @@ class WorkerSessions final : public StreamSink, public HttpSink, public SmtpSink
 
   // A new flow: HTTP or SMTP parsing starts at once when scripts listen
   // (the first request must not be missed).
-  void on_flow_created(uint32_t idx, const Flow& f);
+  void on_flow_created(uint32_t idx, Flow& f);
   // After the packet's inspection (nDPI, classifiers and their callbacks):
   // reassembly starts when a parser was registered, and the segment is fed.
-  void on_packet(uint32_t idx, const Flow& f, const Decoded& d, const uint8_t* frame,
+  // A flow whose stream is not reassembled costs one flag test per packet,
+  // and a look at its parsers per packet with payload.
+  void on_packet(uint32_t idx, Flow& f, const Decoded& d, const uint8_t* frame,
                  uint8_t side, uint64_t now_ns);
   // The flow's final record: what reassembly holds is delivered, sessions end.
   void on_flow_end(uint32_t idx, const Flow& f);
