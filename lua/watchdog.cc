@@ -103,9 +103,11 @@ void Watchdog::check(Entry& e, uint64_t now) {
   if (e.signalled_ns == 0) {
     if (cpu - e.cpu_start <= w.hard_ns.load(std::memory_order_relaxed)) return;
     w.stop_seq.store(seq, std::memory_order_relaxed);
+    // Counted before it is sent: the stopped call may return, and its
+    // thread read the count, before this thread runs again.
+    interrupts_.fetch_add(1, std::memory_order_release);
     pthread_kill(w.thread, signal_number());
     e.signalled_ns = e.last_signal_ns = now;
-    interrupts_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (now - e.last_signal_ns > kResignalNs) {

@@ -34,7 +34,7 @@ class Watchdog {
   void start();
   void stop();
 
-  uint64_t interrupts() const { return interrupts_.load(std::memory_order_relaxed); }
+  uint64_t interrupts() const { return interrupts_.load(std::memory_order_acquire); }
   uint64_t stalls() const { return stalls_.load(std::memory_order_relaxed); }
 
   // The interrupt signal (a real-time signal); its handler is installed by
