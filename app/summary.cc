@@ -6,14 +6,47 @@
 #include <signal.h>
 
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "dpdk/pcap_source.h"
 #include "dpdk/port.h"
+#include "engine/worker/sessions.h"
 #include "engine/worker/worker.h"
 
 namespace loupe {
 namespace {
+
+// "name N, name N" for every counter of an X-macro list, zeros included
+// (a reader looks for the name).
+class CounterList {
+ public:
+  void add(const char* name, const Counter& c) {
+    s_ += fmt::format("{}{} {}", s_.empty() ? "" : ", ", name, c.get());
+  }
+  const std::string& str() const { return s_; }
+
+ private:
+  std::string s_;
+};
+#define LOUPE_LIST_COUNTER(name, help) list.add(#name, c.name);
+
+std::string list_of(const StreamCounters& c) {
+  CounterList list;
+  LOUPE_STREAM_COUNTERS(LOUPE_LIST_COUNTER)
+  return list.str();
+}
+std::string list_of(const HttpCounters& c) {
+  CounterList list;
+  LOUPE_HTTP_COUNTERS(LOUPE_LIST_COUNTER)
+  return list.str();
+}
+std::string list_of(const SmtpCounters& c) {
+  CounterList list;
+  LOUPE_SMTP_COUNTERS(LOUPE_LIST_COUNTER)
+  return list.str();
+}
+#undef LOUPE_LIST_COUNTER
 
 // "name N, name N" for the non-zero entries of a per-reason counter array.
 template <size_t N, typename Get>
@@ -76,6 +109,22 @@ void print_summary(FILE* out, const SummaryInput& in) {
       line(fmt::format("worker {}: nDPI detection started {}, ended {}, not inspected {} (no free "
                        "state)",
                        w.id(), c.l7_started.get(), c.l7_done.get(), c.l7_no_state.get()));
+    if (const WorkerSessions* ws = w.sessions()) {
+      const StreamTable& st = ws->streams();
+      const StreamCounters& sc = st.counters();
+      line(fmt::format("worker {}: streams: {}; out-of-order memory cap {}", w.id(),
+                       list_of(sc), st.arena().capacity()));
+      std::string lost;
+      for (size_t i = 0; i < std::size(kStreamLossNames); i++)
+        lost += fmt::format("{}{} {} ({} bytes)", i ? ", " : "", kStreamLossNames[i],
+                            sc.lost[i].get(), sc.lost_bytes[i].get());
+      line(fmt::format("worker {}: streams lost: {}", w.id(), lost));
+      line(fmt::format("worker {}: http: {}", w.id(), list_of(ws->http().counters())));
+      line(fmt::format("worker {}: smtp: {}", w.id(), list_of(ws->smtp().counters())));
+    }
+    if (c.saves_held.get() || c.saves_hold_full.get())
+      line(fmt::format("worker {}: final saves held {}, expired {}, not held (full) {}", w.id(),
+                       c.saves_held.get(), c.saves_hold_expired.get(), c.saves_hold_full.get()));
     rx += c.rx_packets.get();
     processed += c.processed.get();
     malformed += c.malformed.get();

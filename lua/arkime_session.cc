@@ -638,8 +638,9 @@ void WorkerScripts::arkime_feed(uint32_t idx, const FlowView& v, uint8_t feed, u
             Payload::kBorrowed, true, dir, false, data, len});
 }
 
-void WorkerScripts::arkime_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns) {
-  ArkimeFlow& f = arkime_[idx];
+void WorkerScripts::arkime_pre_save(uint32_t idx, const FlowView& v, bool final,
+                                    uint64_t now_ns) {
+  const ArkimeFlow& f = arkime_[idx];
   if (f.flags & ArkimeFlow::kEnded) return;
   const ArkimeVm& a = *host_->arkime;
   if (!a.pre_save.empty())
@@ -647,6 +648,13 @@ void WorkerScripts::arkime_save(uint32_t idx, const FlowView& v, bool final, uin
                         Event{this, idx, ArkimeHook::kPreSave, a.pre_save.data(),
                               static_cast<uint32_t>(a.pre_save.size()), Payload::kFinal, false, 0,
                               final, nullptr, 0});
+}
+
+void WorkerScripts::arkime_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns) {
+  ArkimeFlow& f = arkime_[idx];
+  if (f.flags & ArkimeFlow::kEnded) return;
+  f.flags &= ~ArkimeFlow::kHeld;
+  const ArkimeVm& a = *host_->arkime;
   if (!a.save.empty())
     ArkimeDispatch::run(
         *this, v, now_ns,
@@ -665,6 +673,12 @@ void WorkerScripts::arkime_save(uint32_t idx, const FlowView& v, bool final, uin
     lua_pop(L, 1);
     f.flags &= ~(ArkimeFlow::kTable | ArkimeFlow::kStopped);
   }
+}
+
+bool WorkerScripts::take_released() {
+  if (arkime_ == nullptr || host_->arkime->released == 0) return false;
+  host_->arkime->released = 0;
+  return true;
 }
 
 void WorkerScripts::forget_arkime(uint32_t idx) {

@@ -38,6 +38,7 @@ struct ArkimeFlow {
     kProtocols = 1 << 1,  // the VM holds script-added protocols (protocols[idx])
     kStopped = 1 << 2,    // some http_on or body-feed callback is stopped for the flow
     kEnded = 1 << 3,      // the final save returned: sessions are over
+    kHeld = 1 << 4,       // the final save waits for outstanding operations
   };
   const Flow* flow = nullptr;  // the flow's table entry, read by kept sessions
   uint64_t serial = 0;         // which flow of this index: session objects carry it
@@ -79,6 +80,9 @@ struct ArkimeVm {
   ArkimeFlow* aflows = nullptr;
   uint32_t capacity = 0;
   uint64_t next_serial = 1;
+  // decr_outstanding() brought a held flow (ArkimeFlow::kHeld) to zero:
+  // the worker finishes such flows at its next poll (take_released()).
+  uint32_t released = 0;
   ArkimeHook hook = ArkimeHook::kClassify;
   bool in_callback = false;  // an Arkime callback is running (hook says which)
   ArkimeDataVm* data = nullptr;

@@ -308,9 +308,10 @@ int s_decr_outstanding(lua_State* L) {
   ScriptHost* h = host_of(L);
   constexpr const char* kFn = "session:decr_outstanding";
   const uint32_t idx = session_flow(L, h, kFn);
-  ArkimeFlow& f = avm(h).aflows[idx];
+  ArkimeVm& a = avm(h);
+  ArkimeFlow& f = a.aflows[idx];
   if (f.outstanding == 0) raise_error(L, ErrorKind::kApi, "%s: no operation is outstanding", kFn);
-  --f.outstanding;
+  if (--f.outstanding == 0 && (f.flags & ArkimeFlow::kHeld)) ++a.released;
   return 0;
 }
 

@@ -134,16 +134,25 @@ class WorkerScripts {
                uint32_t len, uint64_t now_ns) {
     if (feed < 2 && ((arkime_body_ >> feed) & 1)) arkime_feed(idx, v, feed, dir, data, len, now_ns);
   }
-  // Pre-save then save callbacks of a record: `final` false for interim
-  // records, true once when the flow ends, before forget_flow(). After the
-  // final save the flow's sessions, parsers and session tables are gone;
-  // its tags, fields and protocols stay for the record until forget_flow().
+  // Pre-save, then save callbacks of a record: `final` false for interim
+  // records, true once when the flow ends, after on_flow_end() and before
+  // forget_flow(). Between the final pre-save and save the engine may hold
+  // the flow while outstanding() > 0 (hold()). After the final save the
+  // flow's sessions, parsers and session tables are gone; its tags, fields
+  // and protocols stay for the record until forget_flow().
+  void on_pre_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns) {
+    if (arkime_ != nullptr) arkime_pre_save(idx, v, final, now_ns);
+  }
   void on_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns) {
     if (arkime_ != nullptr) arkime_save(idx, v, final, now_ns);
   }
-  // incr_outstanding minus decr_outstanding of the flow's sessions. The
-  // engine does not hold the final save on it in this version.
+  // incr_outstanding minus decr_outstanding of the flow's sessions.
   uint16_t outstanding(uint32_t idx) const { return arkime_ ? arkime_[idx].outstanding : 0; }
+  // The engine holds the flow's final save until outstanding() is 0 (or its
+  // deadline): a decr_outstanding() reaching 0 then counts as a release.
+  void hold(uint32_t idx) { arkime_[idx].flags |= ArkimeFlow::kHeld; }
+  // Whether some held flow reached 0 since the last call.
+  bool take_released();
 
   // Whether on_packet would do anything: lets the worker skip building the
   // FlowView. The other events are rare enough to build it always.
@@ -241,6 +250,7 @@ class WorkerScripts {
                    uint32_t len, uint64_t now_ns);
   void arkime_feed(uint32_t idx, const FlowView& v, uint8_t feed, uint8_t dir, const uint8_t* data,
                    uint32_t len, uint64_t now_ns);
+  void arkime_pre_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns);
   void arkime_save(uint32_t idx, const FlowView& v, bool final, uint64_t now_ns);
   void forget_arkime(uint32_t idx);
 

@@ -52,6 +52,10 @@ enum TimeoutClass : uint8_t { kTcpNew, kTcp, kTcpClosed, kUdp, kIcmp, kOther, kT
 
 inline constexpr uint32_t kNoFlow = UINT32_MAX;
 
+// Flow::in_use: a held entry ended and left the hash, but its sink keeps it
+// (FlowSink::on_flow_record) until FlowTable::release().
+enum FlowUse : uint8_t { kFlowFree = 0, kFlowLive = 1, kFlowHeld = 2 };
+
 // 192 bytes: the first cache line holds what every packet touches.
 enum L7Status : uint8_t { kL7Pending, kL7Running, kL7Done };
 inline constexpr uint32_t kNoMeta = UINT32_MAX;
@@ -73,7 +77,7 @@ struct alignas(64) Flow {
   uint16_t timer_slot;    // wheel slot the flow sits in
   uint8_t l7_status;      // L7Status: where nDPI detection stands
   uint8_t l7_flags;       // L7Flags
-  uint8_t in_use;
+  uint8_t in_use;         // FlowUse
   uint8_t referenced;     // CLOCK bit for eviction
   uint8_t client;         // canonical side of the client
   FlowState state;

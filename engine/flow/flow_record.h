@@ -42,7 +42,11 @@ inline constexpr uint32_t kMaxMetaCells = (kMetaMaxBytes + 2 + kRecordCell - 1) 
 class FlowSink {
  public:
   virtual ~FlowSink() = default;
-  virtual void on_flow_record(Flow& flow, EndReason reason) = 0;
+  // Returns true to hold the entry of a flow that ended (never for an
+  // interim record): its key leaves the table at once (a new packet of it
+  // starts a new flow) but the entry, and so its index, stay the sink's
+  // until it calls FlowTable::release(). Only when FlowTable::can_hold().
+  virtual bool on_flow_record(Flow& flow, EndReason reason) = 0;
   // Timers of the sink's own for a flow (script periodicUpdate): the packet
   // time of the flow's next one, UINT64_MAX for none. The flow's wheel
   // deadline is the earliest of its timeouts and this; when it comes with

@@ -58,12 +58,15 @@ FlowTable::FlowTable(const FlowConfig& config, const char* name, uint32_t worker
   params.hash_func_init_val = 0;
   params.socket_id = socket;
   // Extendable buckets: every one of `capacity` keys fits, whatever the hashes.
-  params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  // A deleted key's slot is freed by end_flow() or release(), not by the
+  // delete: a held entry keeps its index while its key is gone.
+  params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL;
   hash_ = rte_hash_create(&params);
   if (hash_ == nullptr)
     throw std::runtime_error(std::string("flow table ") + name + ": cannot create the hash of " +
                              std::to_string(capacity_) + " flows: " + rte_strerror(rte_errno));
   slots_ = static_cast<uint32_t>(rte_hash_max_key_id(hash_)) + 1;
+  max_held_ = params.entries - capacity_;
   flows_ = static_cast<Flow*>(rte_zmalloc_socket(name, size_t{slots_} * sizeof(Flow),
                                                  alignof(Flow), socket));
   if (flows_ == nullptr) {
@@ -141,7 +144,7 @@ uint32_t FlowTable::create(const FlowKey& key, uint32_t sig, uint8_t side, const
   std::memset(static_cast<void*>(&f), 0, sizeof(Flow));
   f.key = key;
   f.sig = sig;
-  f.in_use = 1;
+  f.in_use = kFlowLive;
   f.first_ns = f.last_ns = f.active_since_ns = now_ns;
   f.flow_id = (next_seq_++ << 7) | worker_id_;
   f.state = FlowState::kNew;
@@ -228,13 +231,28 @@ void FlowTable::advance(uint64_t now_ns) {
 
 void FlowTable::end_flow(uint32_t idx, EndReason reason, bool on_wheel) {
   Flow& f = flows_[idx];
-  sink_.on_flow_record(f, reason);
+  const bool held = sink_.on_flow_record(f, reason) && can_hold();
   counters_.ended[static_cast<int>(reason)].add();
   counters_.active.set(counters_.active.get() - 1);
   if (on_wheel) wheel_.cancel(idx);
-  rte_hash_del_key_with_hash(hash_, &f.key, f.sig);
-  f.in_use = 0;
+  const int32_t pos = rte_hash_del_key_with_hash(hash_, &f.key, f.sig);
+  assert(pos == static_cast<int32_t>(idx));
   epoch_++;
+  if (held) {
+    f.in_use = kFlowHeld;
+    held_++;
+    return;
+  }
+  rte_hash_free_key_with_position(hash_, pos);
+  f.in_use = kFlowFree;
+}
+
+void FlowTable::release(uint32_t idx) {
+  Flow& f = flows_[idx];
+  assert(f.in_use == kFlowHeld);
+  rte_hash_free_key_with_position(hash_, static_cast<int32_t>(idx));
+  f.in_use = kFlowFree;
+  held_--;
 }
 
 void FlowTable::evict_one() {
@@ -249,7 +267,7 @@ void FlowTable::evict_one() {
     const uint32_t i = clock_hand_;
     clock_hand_ = clock_hand_ + 1 == slots_ ? 0 : clock_hand_ + 1;
     Flow& f = flows_[i];
-    if (!f.in_use) continue;
+    if (f.in_use != kFlowLive) continue;
     if (!f.referenced) {
       best = i;
       break;
@@ -267,7 +285,7 @@ void FlowTable::evict_one() {
 
 void FlowTable::flush_all(EndReason reason) {
   for (uint32_t i = 0; i < slots_; i++)
-    if (flows_[i].in_use) end_flow(i, reason);
+    if (flows_[i].in_use == kFlowLive) end_flow(i, reason);
 }
 
 }  // namespace loupe

@@ -2,7 +2,8 @@
 // (cuckoo, extendable buckets, single writer: the owning worker), lazy
 // per-protocol idle and active timeouts on a timer wheel, TCP FIN/RST ends,
 // and CLOCK (second-chance, approximately least recently used) eviction when
-// full. Everything is allocated in the constructor; the packet path neither
+// full. An ended flow's entry may be held by its sink past its end (a final
+// save waiting for scripts' outstanding operations). Everything is allocated in the constructor; the packet path neither
 // allocates nor locks.
 #pragma once
 
@@ -85,6 +86,12 @@ class FlowTable {
   uint32_t index_of(const Flow& f) const { return static_cast<uint32_t>(&f - flows_); }
   // Entries in the table's array: flow indices are below this.
   uint32_t slots() const { return slots_; }
+  // Held entries (FlowSink::on_flow_record): whether one more fits (they
+  // use the hash's spare key slots, so live flows never run short), how
+  // many there are, and the sink handing one back.
+  bool can_hold() const { return held_ < max_held_; }
+  uint32_t held() const { return held_; }
+  void release(uint32_t idx);
   const FlowTableCounters& counters() const { return counters_; }
   uint32_t capacity() const { return capacity_; }
   size_t memory_bytes() const { return memory_bytes_; }
@@ -113,6 +120,8 @@ class FlowTable {
   uint64_t wheel_slot_ = 0;  // last wheel slot run (whole seconds)
   TimerWheel wheel_;
   size_t memory_bytes_ = 0;
+  uint32_t held_ = 0;
+  uint32_t max_held_ = 0;
   FlowTableCounters counters_;
 };
 

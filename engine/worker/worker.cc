@@ -26,6 +26,9 @@ constexpr uint64_t kNsPerSec = 1'000'000'000ULL;
 constexpr uint32_t kMaxClassifierMatches = 64;
 
 std::string table_name(uint32_t id) { return "flows_w" + std::to_string(id); }
+// Flows one worker holds at most while their final saves wait (the flow
+// table may allow fewer: FlowTable::can_hold()).
+constexpr uint32_t kMaxHeldSaves = 4096;
 }  // namespace
 
 Worker::Worker(const Config& config, WorkerSetup setup)
@@ -33,6 +36,8 @@ Worker::Worker(const Config& config, WorkerSetup setup)
       setup_(std::move(setup)),
       fragments_(config.flow.fragments, uint64_t{config.flow.fragment_timeout} * kNsPerSec),
       table_(config.flow, table_name(setup_.id).c_str(), setup_.id, setup_.socket, *this),
+      held_saves_(kMaxHeldSaves),
+      hold_ns_(uint64_t{config.lua.http.max_outstanding_ms} * 1'000'000),
       meta_pool_(uint64_t{config.classify.metadata_mb} << 20),
       block_on_full_(setup_.offline),
       tsc0_(rte_rdtsc()),
@@ -118,6 +123,9 @@ FlowView Worker::view(const Flow& f) const {
 
 void Worker::swap_scripts() {
   std::unique_ptr<WorkerScripts>* next = scripts_handover_.take();
+  // Replies to the old scripts' requests are dropped with their VM: their
+  // held saves wait for nothing now.
+  release_all_held();
   // Flows keep their per-flow script state stamped with the old generation;
   // the new one drops it at each flow's next event (contract 3.1).
   std::swap(scripts_, *next);
@@ -291,7 +299,91 @@ uint64_t Worker::tsc_now_ns() const {
   return epoch0_ns_ + static_cast<uint64_t>(static_cast<double>(rte_rdtsc() - tsc0_) * ns_per_tsc_);
 }
 
-void Worker::on_flow_record(Flow& f, EndReason reason) {
+bool Worker::on_flow_record(Flow& f, EndReason reason) {
+  const uint32_t idx = table_.index_of(f);
+  if (reason == EndReason::active_timeout) {
+    // An interim record: pre-save and save(final=false), then the record.
+    if (scripts_) {
+      scripts_->on_pre_save(idx, view(f), false, f.last_ns);
+      scripts_->on_save(idx, view(f), false, f.last_ns);
+    }
+    write_record(f, reason);
+    return false;
+  }
+  if (ndpi_ != nullptr && f.l7_status == kL7Running) {
+    // The flow ends before its detection did: nDPI gives up with a guess,
+    // as ndpiReader does for the flows still open at the end. The verdict
+    // goes into the flow too: flowEnd's scripts read it there.
+    ndpi_->finish(f.l7_state, f.l7, meta_);
+    f.l7_state = NdpiDetector::kNoState;
+    f.l7_status = kL7Done;
+    counters_.l7_done.add();
+    store_meta(f);
+  }
+  if (hosts_) hosts_->on_flow_end(idx, f);
+  if (sessions_) sessions_->on_flow_end(idx, f);
+  if (scripts_) {
+    // protocolDetected if still owed, flowEnd, pre-save(final) (contract
+    // 3.2); then the save waits while sessions have operations outstanding.
+    scripts_->on_flow_end(idx, view(f), f.last_ns);
+    scripts_->on_pre_save(idx, view(f), true, f.last_ns);
+    if (scripts_->outstanding(idx) != 0) {
+      if (table_.can_hold() &&
+          held_saves_.push({tsc_now_ns() + hold_ns_, idx, reason})) {
+        scripts_->hold(idx);
+        counters_.saves_held.add();
+        return true;
+      }
+      counters_.saves_hold_full.add();
+    }
+  }
+  finish_flow(f, reason);
+  return false;
+}
+
+void Worker::finish_flow(Flow& f, EndReason reason) {
+  if (scripts_) {
+    const uint32_t idx = table_.index_of(f);
+    scripts_->on_save(idx, view(f), true, f.last_ns);
+    export_script_values(f, idx);
+    scripts_->forget_flow(idx);
+  }
+  write_record(f, reason);
+}
+
+void Worker::check_held_saves() {
+  const bool released = scripts_ != nullptr && scripts_->take_released();
+  if (released) {
+    held_saves_.remove_if([&](const HeldSaves::Entry& e) {
+      if (scripts_->outstanding(e.idx) != 0) return false;
+      release_held(e);
+      return true;
+    });
+  }
+  if (held_saves_.empty()) return;
+  const uint64_t now = tsc_now_ns();
+  while (!held_saves_.empty() && held_saves_.front().deadline_ns <= now) {
+    const HeldSaves::Entry e = held_saves_.front();
+    held_saves_.pop();
+    counters_.saves_hold_expired.add();
+    release_held(e);
+  }
+}
+
+void Worker::release_held(const HeldSaves::Entry& e) {
+  finish_flow(table_.flow(e.idx), e.reason);
+  table_.release(e.idx);
+}
+
+void Worker::release_all_held() {
+  while (!held_saves_.empty()) {
+    const HeldSaves::Entry e = held_saves_.front();
+    held_saves_.pop();
+    release_held(e);
+  }
+}
+
+void Worker::write_record(Flow& f, EndReason reason) {
   FlowRecord r;
   r.key = f.key;
   r.flow_id = f.flow_id;
@@ -308,30 +400,8 @@ void Worker::on_flow_record(Flow& f, EndReason reason) {
   r.icmp_code = f.icmp_code;
   r.worker = static_cast<uint8_t>(setup_.id);
   r.meta_cells = 0;
-  if (ndpi_ != nullptr && f.l7_status == kL7Running && reason != EndReason::active_timeout) {
-    // The flow ends before its detection did: nDPI gives up with a guess,
-    // as ndpiReader does for the flows still open at the end. The verdict
-    // goes into the flow too: flowEnd's scripts read it there.
-    ndpi_->finish(f.l7_state, f.l7, meta_);
-    f.l7_state = NdpiDetector::kNoState;
-    f.l7_status = kL7Done;
-    counters_.l7_done.add();
-    store_meta(f);
-  }
   r.l7_status = f.l7_status;
   r.l7 = f.l7;
-  const bool final_record = reason != EndReason::active_timeout;
-  if (hosts_ && final_record) hosts_->on_flow_end(table_.index_of(f), f);
-  if (sessions_ && final_record) sessions_->on_flow_end(table_.index_of(f), f);
-  // Arkime pre-save and save callbacks: interim records, then the final one.
-  if (scripts_) scripts_->on_save(table_.index_of(f), view(f), final_record, f.last_ns);
-  if (scripts_ && final_record) {
-    // protocolDetected if still owed, then flowEnd (contract 3.2).
-    const uint32_t idx = table_.index_of(f);
-    scripts_->on_flow_end(idx, view(f), f.last_ns);
-    export_script_values(f, idx);
-    scripts_->forget_flow(idx);
-  }
   const MetaView meta = meta_pool_.view(f.l7_meta);
   if (!meta.empty()) {
     uint8_t* cell = record_cells_ + sizeof(FlowRecord);
@@ -497,6 +567,7 @@ void Worker::loop() {
     if (unlikely(cls_handover_.pending())) swap_classifiers();
     if (unlikely(scripts_handover_.pending())) swap_scripts();
     if (scripts_) scripts_->deliver_async(64);
+    if (unlikely(!held_saves_.empty())) check_held_saves();
     if (setup_.input != nullptr) {
       const uint32_t n = rte_ring_sc_dequeue_burst(setup_.input, entries, burst, nullptr);
       got += n;
@@ -574,6 +645,12 @@ int Worker::run() {
     loop<false>();
   block_on_full_ = true;  // no packet is being read any more: nothing lost by waiting
   table_.flush_all(EndReason::shutdown);
+  // Held saves get their replies, or their deadline (contract 3.6).
+  while (!held_saves_.empty()) {
+    if (scripts_) scripts_->deliver_async(64);
+    check_held_saves();
+    if (!held_saves_.empty()) rte_delay_us_sleep(100);
+  }
   // The last partial: the control core takes it (it polls until done()).
   if (hosts_)
     while (!hosts_->flush(clock_ns_)) rte_delay_us_sleep(100);

@@ -21,6 +21,7 @@
 #include "engine/flow/flow_table.h"
 #include "engine/host/host_accounting.h"
 #include "engine/worker/handover.h"
+#include "engine/worker/held_saves.h"
 #include "engine/worker/sessions.h"
 #include "engine/worker/worker_counters.h"
 #include "lua/flow_view.h"
@@ -130,7 +131,10 @@ class Worker final : public FlowSink {
   HostAccounting* hosts() { return hosts_.get(); }
   const HostAccounting* hosts() const { return hosts_.get(); }
 
-  void on_flow_record(Flow& flow, EndReason reason) override;
+  // A final record whose save waits for scripts' outstanding operations
+  // holds the entry (FlowSink): finished when they are done or
+  // lua.http.max_outstanding_ms of wall time passed.
+  bool on_flow_record(Flow& flow, EndReason reason) override;
   // Scripts' periodicUpdate for flows that send nothing: the wheel wakes them.
   uint64_t next_timer_ns(const Flow& flow) const override;
   void on_flow_timer(Flow& flow, uint64_t now_ns) override;
@@ -181,6 +185,16 @@ class Worker final : public FlowSink {
   void store_meta(Flow& f);
   // At a flow's final record: the tags and fields its scripts added.
   void export_script_values(Flow& f, uint32_t idx);
+  // The end of a flow's final record: save(final), its scripts' values,
+  // the record itself.
+  void finish_flow(Flow& f, EndReason reason);
+  void write_record(Flow& f, EndReason reason);
+  // Held final saves: those released by decr_outstanding() or past their
+  // deadline are finished (each poll while some are held); all of them
+  // before the scripts that hold them are replaced.
+  void check_held_saves();
+  void release_held(const HeldSaves::Entry& e);
+  void release_all_held();
 
   const Config& config_;
   WorkerSetup setup_;
@@ -199,6 +213,8 @@ class Worker final : public FlowSink {
   LocalNetworks local_nets_;             // local_networks, for the host partials
   std::unique_ptr<HostAccounting> hosts_;
   std::unique_ptr<WorkerSessions> sessions_;  // null without Arkime scripts at start
+  HeldSaves held_saves_;
+  uint64_t hold_ns_;  // lua.http.max_outstanding_ms
   MetaPool meta_pool_;                   // metadata blobs of live flows
   uint8_t meta_buf_[kMetaMaxBytes];      // scratch for the entries of one packet
   MetaBuilder meta_{meta_buf_};

@@ -27,6 +27,9 @@ namespace loupe {
   X(classifier_stale, "Lua classifier matches skipped: the rule set was built for another script generation") \
   X(l7_dns_answers, "DNS responses whose answers loupe read")                \
   X(l7_meta_dropped, "metadata entries dropped: metadata memory full or blob at its limit") \
+  X(saves_held, "final saves held for scripts' outstanding operations (incr_outstanding)") \
+  X(saves_hold_expired, "held final saves done at lua.http.max_outstanding_ms, operations still outstanding") \
+  X(saves_hold_full, "final saves not held: held-flow capacity full") \
   X(busy_polls, "polls that returned packets")                                \
   X(idle_polls, "polls that returned nothing")
 

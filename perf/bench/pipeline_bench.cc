@@ -99,7 +99,7 @@ LOUPE_BENCHMARK(BM_ToeplitzSymmetricHash);
 
 class NullSink : public FlowSink {
  public:
-  void on_flow_record(Flow&, EndReason) override {}
+  bool on_flow_record(Flow&, EndReason) override { return false; }
 };
 
 std::string next_name(const char* base) {

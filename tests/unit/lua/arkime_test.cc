@@ -86,6 +86,7 @@ TEST(Arkime, NothingRegisteredMeansNoArkimeWork) {
   EXPECT_FALSE(h.ws->wants_stream(kIdx));
   classify(h, f, "x");
   h.ws->on_http_event(kIdx, f.view(), 0, 2, u8("/"), 1, kNow);
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
   h.ws->on_save(kIdx, f.view(), true, kNow);
   EXPECT_EQ(h.ws->vm_entries(), 0u);
 }
@@ -378,14 +379,18 @@ ArkimeSession.register_tcp_classifier("c", 0, "c", "classify")
 )"}});
   ASSERT_TRUE(h.ok()) << h.errors();
   TestFlow f("10.0.0.1", 40000, "10.0.0.2", 80);
+  h.ws->on_pre_save(kIdx, f.view(), false, kNow);
   h.ws->on_save(kIdx, f.view(), false, kNow);
   EXPECT_EQ(h.ws->outstanding(kIdx), 1u);
   classify(h, f, "c", kIdx + 1);  // the kept session's flow is alive
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
   h.ws->on_save(kIdx, f.view(), true, kNow);
   EXPECT_EQ(h.ws->outstanding(kIdx), 0u);
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
   h.ws->on_save(kIdx, f.view(), true, kNow);  // once only
   classify(h, f, "c", kIdx + 1);              // now it has ended
   h.ws->forget_flow(kIdx);
+  h.ws->on_pre_save(kIdx, f.view(), false, kNow);
   h.ws->on_save(kIdx, f.view(), false, kNow);  // the index serves a new flow
   EXPECT_EQ(h.log.of("flow/s"),
             (std::vector<std::string>{
@@ -400,6 +405,37 @@ ArkimeSession.register_tcp_classifier("c", 0, "c", "classify")
                 "pre\tfalse",
                 "save\tfalse\tfalse\tflow/s.lua:12: session:incr_outstanding: not "
                 "allowed in a save callback"}));
+}
+
+// A held final save (the engine's side: hold, take_released) is released
+// by the decr_outstanding that brings the count to 0, whoever calls it.
+TEST(Arkime, ADecrementToZeroReleasesAHeldSave) {
+  Harness h(Files{{"flow/s.lua", R"(
+function pre(session, final)
+  if final then session:incr_outstanding(); session:incr_outstanding(); kept = session end
+end
+function save(session, final) print("save", tostring(final)) end
+function classify(session) kept:decr_outstanding() end
+ArkimeSession.register_pre_save("pre")
+ArkimeSession.register_save("save")
+ArkimeSession.register_tcp_classifier("c", 0, "c", "classify")
+)"}});
+  ASSERT_TRUE(h.ok()) << h.errors();
+  TestFlow f("10.0.0.1", 40000, "10.0.0.2", 80);
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
+  EXPECT_EQ(h.ws->outstanding(kIdx), 2u);
+  h.ws->hold(kIdx);
+  EXPECT_FALSE(h.ws->take_released());
+  classify(h, f, "c", kIdx + 1);
+  EXPECT_EQ(h.ws->outstanding(kIdx), 1u);
+  EXPECT_FALSE(h.ws->take_released());  // not at 0 yet
+  classify(h, f, "c", kIdx + 2);
+  EXPECT_EQ(h.ws->outstanding(kIdx), 0u);
+  EXPECT_TRUE(h.ws->take_released());
+  EXPECT_FALSE(h.ws->take_released());  // taken
+  EXPECT_TRUE(h.log.of("flow/s").empty());
+  h.ws->on_save(kIdx, f.view(), true, kNow);
+  EXPECT_EQ(h.log.of("flow/s"), (std::vector<std::string>{"save\ttrue"}));
 }
 
 TEST(Arkime, SessionFieldsAndAliases) {
@@ -510,6 +546,7 @@ ArkimeSession.register_tcp_classifier("c", 0, "c", "classify")
   }
   EXPECT_EQ(seen, (std::map<std::string, std::string>{
                       {"http.uri", "/a"}, {"http.statuscode", "200,404"}, {"seen.uri", "5"}}));
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
   h.ws->on_save(kIdx, f.view(), true, kNow);
   EXPECT_EQ(h.ws->tags(kIdx, tags, 8), 2u) << "kept for the record until forget_flow";
   h.ws->forget_flow(kIdx);
@@ -636,6 +673,7 @@ ArkimeSession.register_tcp_classifier("c", 0, "c", "c")
   classify(h, f, "c");
   classify(h, f, "c");
   classify(h, f, "c", kIdx + 1);
+  h.ws->on_pre_save(kIdx, f.view(), true, kNow);
   h.ws->on_save(kIdx, f.view(), true, kNow);
   h.ws->forget_flow(kIdx);
   classify(h, f, "c");

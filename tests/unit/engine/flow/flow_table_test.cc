@@ -231,5 +231,47 @@ TEST_F(SmallFlowTableTest, ChurnNeverExceedsCapacityAndLosesNoPacket) {
   EXPECT_EQ(table_->counters().active.get(), 0u);
 }
 
+// A held entry: its key leaves the table (the next packet starts a new
+// flow elsewhere), its index and contents stay until release(); holds are
+// refused past the hash's spare slots, and live flows never run short.
+TEST_F(SmallFlowTableTest, HeldEntriesKeepTheirIndexNotTheirKey) {
+  sink_.base = &table_->flow(0);
+  const uint32_t first = feed(nth(0), kT0);
+  sink_.hold = true;
+  table_->flush_all(EndReason::shutdown);
+  EXPECT_EQ(table_->held(), 1u);
+  EXPECT_EQ(table_->counters().active.get(), 0u);
+  EXPECT_EQ(table_->flow(first).in_use, kFlowHeld);
+  EXPECT_EQ(table_->flow(first).pkts[0], 1u);
+  sink_.hold = false;
+  const uint32_t again = feed(nth(0), kT0 + 1000);
+  EXPECT_NE(again, first);
+  EXPECT_EQ(table_->counters().active.get(), 1u);
+  EXPECT_EQ(table_->flow(first).pkts[0], 1u);  // untouched by the new flow
+
+  // Hold until refused: the table keeps at most its spare key slots.
+  sink_.hold = true;
+  uint32_t i = 1;
+  while (table_->can_hold()) {
+    feed(nth(i), kT0 + 2000 + i);
+    table_->flush_all(EndReason::shutdown);
+    i++;
+  }
+  const uint32_t max_held = table_->held();
+  EXPECT_GE(max_held, 8u);
+  feed(nth(i++), kT0 + 5000);
+  table_->flush_all(EndReason::shutdown);
+  EXPECT_EQ(table_->held(), max_held);  // asked, refused
+  sink_.hold = false;
+  // A full table of live flows and churn beside the held entries.
+  for (uint32_t k = 0; k < 300; k++) feed(nth(1000 + k), kT0 + 10'000 + k);
+  EXPECT_EQ(table_->counters().active.get(), 64u);
+  for (uint32_t idx : sink_.held)
+    if (table_->flow(idx).in_use == kFlowHeld) table_->release(idx);
+  EXPECT_EQ(table_->held(), 0u);
+  for (uint32_t k = 0; k < 300; k++) feed(nth(2000 + k), kT0 + 20'000 + k);
+  EXPECT_EQ(table_->counters().active.get(), 64u);
+}
+
 }  // namespace
 }  // namespace loupe

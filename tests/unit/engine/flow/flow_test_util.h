@@ -39,12 +39,18 @@ struct Ended {
 
 class CollectingSink : public FlowSink {
  public:
-  void on_flow_record(Flow& f, EndReason reason) override {
+  bool on_flow_record(Flow& f, EndReason reason) override {
     Ended e{f.key, reason, {f.pkts[0] - f.reported_pkts[0], f.pkts[1] - f.reported_pkts[1]},
             {f.bytes[0] - f.reported_bytes[0], f.bytes[1] - f.reported_bytes[1]}, f.client, f.state};
     records.push_back(e);
+    if (!hold || reason == EndReason::active_timeout) return false;
+    held.push_back(static_cast<uint32_t>(&f - base));
+    return true;
   }
   std::vector<Ended> records;
+  bool hold = false;  // ask to hold every flow that ends
+  const Flow* base = nullptr;  // the table's first entry, for held indices
+  std::vector<uint32_t> held;  // indices asked for (the table may refuse)
 };
 
 }  // namespace loupe::test
