@@ -459,7 +459,7 @@ void Runtime::control_loop_offline() {
       if (n > 0) {
         if (!first_packet_ms_)
           first_packet_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
-        if (source_->take_clock_reset()) dispatcher_->reset(source_->clock_ns());
+        if (source_->take_clock_reset()) dispatcher_->reset(source_->clock_reset_ns());
         dispatcher_->dispatch(pkts, n, source_->clock_ns());
         progressed = true;
       } else if (source_->eof()) {

@@ -102,6 +102,7 @@ uint32_t PcapSource::read_burst(rte_mbuf** out, uint32_t n) {
           break;
         }
         clock_reset_ = true;
+        clock_reset_ns_ = t;
         clock_ns_ = t;
       }
     }

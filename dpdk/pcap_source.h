@@ -49,6 +49,9 @@ class PcapSource {
   // files are not in time order): the clock restarted there, and the workers
   // must restart theirs before they see this burst. read_burst() ends a
   // burst early to make the jump fall at the start of the next one.
+  // The time of the packet that went back, not the clock at the end of
+  // the burst it opens: timers must not run ahead of that burst's packets.
+  uint64_t clock_reset_ns() const { return clock_reset_ns_; }
   bool take_clock_reset() {
     const bool r = clock_reset_;
     clock_reset_ = false;
@@ -70,6 +73,7 @@ class PcapSource {
   MbufFields fields_;
   bool eof_ = false;
   bool clock_reset_ = false;
+  uint64_t clock_reset_ns_ = 0;
   uint64_t clock_ns_ = 0;
   // A packet read but held back for the next burst (after a clock reset).
   pcap_pkthdr held_hdr_{};

@@ -157,7 +157,10 @@ uint32_t FlowTable::create(const FlowKey& key, uint32_t sig, uint8_t side, const
   f.icmp_code = d.icmp_code;
   f.l7_state = UINT32_MAX;
   f.l7_meta = kNoMeta;
-  wheel_.schedule(static_cast<uint32_t>(pos), deadline(f), now_ns);
+  // The wheel starts at the first flow's time, not at the first advance():
+  // a burst spanning seconds must not skip the slots it filed flows in.
+  if (wheel_slot_ == 0) wheel_slot_ = now_ns / TimerWheel::kSlotNs;
+  file(static_cast<uint32_t>(pos), now_ns);
   counters_.created.add();
   counters_.active.add();
   creations_++;
@@ -192,7 +195,7 @@ void FlowTable::update(uint32_t idx, uint8_t side, const Decoded& d, uint32_t wi
     f.state = FlowState::kClosed;
     f.tclass = kTcpClosed;
     wheel_.cancel(idx);
-    wheel_.schedule(idx, deadline(f), ts_ns);
+    file(idx, ts_ns);
   }
 }
 
@@ -221,7 +224,7 @@ void FlowTable::advance(uint64_t now_ns) {
           f.active_since_ns = now_ns;
         }
         sink_.on_flow_timer(f, now_ns);
-        wheel_.schedule(i, deadline(f), now_ns);
+        file(i, now_ns);
       }
       i = next;
     }

@@ -63,7 +63,7 @@ class FlowTable {
   // timer (next_timer_ns) became earlier than the deadline it is filed at.
   void reschedule(uint32_t idx, uint64_t now_ns) {
     wheel_.cancel(idx);
-    wheel_.schedule(idx, deadline(flows_[idx]), now_ns);
+    file(idx, now_ns);
   }
   void advance(uint64_t now_ns);
 
@@ -98,6 +98,13 @@ class FlowTable {
 
  private:
   uint64_t deadline(const Flow& f) const;
+  // Files the flow at its deadline, never in a slot the wheel has passed
+  // (a packet older than the wheel's clock would be lost there until the
+  // wheel comes round).
+  void file(uint32_t idx, uint64_t now_ns) {
+    const uint64_t floor_ns = wheel_slot_ * TimerWheel::kSlotNs;
+    wheel_.schedule(idx, deadline(flows_[idx]), now_ns > floor_ns ? now_ns : floor_ns);
+  }
   uint64_t idle_deadline(const Flow& f) const { return f.last_ns + idle_ns_[f.tclass]; }
   void end_flow(uint32_t idx, EndReason reason, bool on_wheel = true);
   void evict_one();

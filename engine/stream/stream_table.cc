@@ -40,6 +40,13 @@ void StreamTable::enable(uint32_t slot, uint64_t flow_id) {
   counters_.flows.add();
 }
 
+void StreamTable::start_at(uint32_t slot, uint64_t flow_id, uint8_t dir, uint32_t next) {
+  Entry& e = entries_[slot];
+  if (e.id != flow_id || flow_id == 0 || e.dir[dir].state != kIdle) return;
+  e.dir[dir].state = kOpen;
+  e.dir[dir].next = next;
+}
+
 void StreamTable::release(uint32_t slot) {
   Entry& e = entries_[slot];
   if (e.id == 0) return;

@@ -116,6 +116,12 @@ class StreamTable {
     return flow_id != 0 && entries_[slot].id == flow_id;
   }
 
+  // Following starts mid-stream: direction `dir`, not seen yet, starts at
+  // `next` (the acknowledgment number of a segment of the other direction:
+  // the next byte its receiver expects), not at its first segment seen,
+  // which may have arrived out of order. Ignored once the direction started.
+  void start_at(uint32_t slot, uint64_t flow_id, uint8_t dir, uint32_t next);
+
   // One TCP segment of direction `dir` (0 or 1) of the flow at `slot`;
   // ignored unless that flow is enabled. `len` payload bytes at `payload`.
   void feed(uint32_t slot, uint64_t flow_id, uint8_t dir, uint32_t seq, uint8_t tcp_flags,
@@ -197,9 +203,12 @@ class StreamTable {
   StreamCounters counters_;
 };
 
-// Reads a TCP header's sequence number (network order).
+// Reads a TCP header's sequence and acknowledgment numbers (network order).
 inline uint32_t tcp_seq(const uint8_t* tcp) {
   return uint32_t{tcp[4]} << 24 | uint32_t{tcp[5]} << 16 | uint32_t{tcp[6]} << 8 | tcp[7];
+}
+inline uint32_t tcp_ack(const uint8_t* tcp) {
+  return uint32_t{tcp[8]} << 24 | uint32_t{tcp[9]} << 16 | uint32_t{tcp[10]} << 8 | tcp[11];
 }
 
 }  // namespace loupe

@@ -57,6 +57,10 @@ void WorkerSessions::on_packet(uint32_t idx, Flow& f, const Decoded& d, const ui
       if (d.payload_len == 0 || !s->wants_stream(idx)) return;
       streams_.enable(idx, f.flow_id);
       f.l7_flags |= kL7Stream;
+      // The other direction starts where this segment's acknowledgment
+      // says, not at its next segment seen (which may come out of order).
+      if ((d.tcp_flags & 0x10) && !d.is_fragment)
+        streams_.start_at(idx, f.flow_id, side ^ 1, tcp_ack(frame + d.l4_offset));
     }
     streams_.feed(idx, f.flow_id, side, d, frame);
   } else if (d.l4_proto == IPPROTO_UDP && d.payload_len != 0 && s->wants_stream(idx)) {

@@ -74,7 +74,12 @@ def write_binary_capture(path, n_conns=6, seed=3):
         for seq, b in segments(req, cs + 1, rng):
             k += 1
             frames.append((t + 0.01 + k * 0.001, tcp_frame(cli, srv, sport, dport, seq, ss + 1, 0x18, b)))
-        for seq, b in segments(rsp, ss + 1, rng):
+        rsp_segs = segments(rsp, ss + 1, rng)
+        if c % 2 == 1:
+            # The server's first segment arrives after its second: the
+            # direction starts where the client's acknowledgment said.
+            rsp_segs[0], rsp_segs[1] = rsp_segs[1], rsp_segs[0]
+        for seq, b in rsp_segs:
             k += 1
             frames.append((t + 0.05 + k * 0.001, tcp_frame(srv, cli, dport, sport, seq, cs + 1 + len(req), 0x18, b)))
         end_c, end_s = cs + 1 + len(req), ss + 1 + len(rsp)

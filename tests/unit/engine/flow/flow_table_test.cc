@@ -144,6 +144,31 @@ TEST_F(FlowTableTest, ExpiredFlowEndsAtLookupEvenBeforeTheWheelRuns) {
   EXPECT_EQ(table_->counters().created.get(), 2u);
 }
 
+// Offline, one burst may span seconds of capture: the timers of flows
+// created in it run at the burst's end, none skipped for the wheel having
+// started late.
+TEST_F(FlowTableTest, TimersOfFlowsCreatedBeforeTheFirstAdvanceRun) {
+  auto put = [&](const Decoded& d, uint64_t ts) {
+    FlowKey k;
+    const uint8_t side = make_flow_key(d, k);
+    const uint32_t idx = table_->find_or_create(k, FlowTable::hash(k), kNoFlow, side, d, ts);
+    table_->update(idx, side, d, 60, ts);
+  };
+  put(packet("10.0.0.1", 1000, "10.0.0.2", 80, IPPROTO_TCP, 0x11), kT0);
+  put(packet("10.0.0.2", 80, "10.0.0.1", 1000, IPPROTO_TCP, 0x11), kT0 + 1000);
+  put(packet("10.0.0.3", 1000, "10.0.0.2", 80, IPPROTO_TCP, 0x02), kT0 + 200 * kSec);
+  table_->advance(kT0 + 200 * kSec);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].reason, EndReason::tcp_fin);
+  // A packet older than the wheel's clock files its flow ahead of it.
+  put(packet("10.0.0.4", 1000, "10.0.0.2", 53, IPPROTO_UDP), kT0 + 100 * kSec);
+  table_->advance(kT0 + 200 * kSec + uint64_t{config_.timeouts.udp} * kSec + kSec);
+  int udp_ended = 0;
+  for (const auto& r : sink_.records)
+    if (r.key.proto == IPPROTO_UDP) udp_ended += r.reason == EndReason::timeout;
+  EXPECT_EQ(udp_ended, 1);
+}
+
 TEST_F(FlowTableTest, FinBothWaysEndsAfterTheLinger) {
   feed(packet("10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP, 0x02), kT0);
   feed(packet("10.0.0.2", 80, "10.0.0.1", 40000, IPPROTO_TCP, 0x12), kT0);

@@ -255,6 +255,23 @@ TEST(StreamTable, MidStreamPickupStartsAtTheFirstSegmentSeen) {
   }
 }
 
+// Picked up mid-stream with the other direction's acknowledgment known:
+// the direction starts there, so a first segment seen out of order waits
+// for the one before it.
+TEST(StreamTable, MidStreamStartFromTheOtherSidesAcknowledgment) {
+  Recorder rec;
+  StreamTable t(config(), 1, rec);
+  Conn c(t, 0, 1);
+  t.start_at(0, 1, 0, 1000 + 1);  // the byte after the SYN
+  c.data(10, "LLLLL");
+  c.data(0, "MMMMMMMMMM");
+  EXPECT_EQ(rec.stream(0, 0), "MMMMMMMMMMLLLLL");
+  EXPECT_EQ(t.counters().retransmissions.get(), 0u);
+  t.start_at(0, 1, 0, 5000);  // started already: no effect
+  c.data(15, "NN");
+  EXPECT_EQ(rec.stream(0, 0), "MMMMMMMMMMLLLLLNN");
+}
+
 TEST(StreamTable, DataOnTheSynComesFirst) {
   Recorder rec;
   StreamTable t(config(), 1, rec);
