@@ -17,9 +17,11 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
 #include "app/classifier_sets.h"
 #include "app/script_sets.h"
@@ -31,6 +33,8 @@
 #include "engine/control/alert_pipeline.h"
 #include "engine/control/record_writer.h"
 #include "engine/host/host_table.h"
+#include "engine/worker/sessions.h"
+#include "lua/http_client.h"
 #include "engine/worker/worker.h"
 #include "lua/worker_scripts.h"
 
@@ -80,6 +84,7 @@ void sample(MetricFamily& f, Labels labels, double value) {
   f.metric.push_back(std::move(m));
 }
 
+
 // "DPDK 22.11.4" -> "22.11.4"; "5.4.0 2023-01-01" -> "5.4.0".
 std::string version_of(std::string text, const std::string& product) {
   if (text.rfind(product + " ", 0) == 0) text.erase(0, product.size() + 1);
@@ -87,6 +92,73 @@ std::string version_of(std::string text, const std::string& product) {
 }
 
 std::string worker_label(const Worker& w) { return std::to_string(w.id()); }
+
+// The counters of one X-macro list, by member: loupe_<prefix>_<name>_total
+// {worker}; the names in `gauges` are levels, not counts (no _total).
+template <typename C>
+struct CounterDesc {
+  const char* name;
+  const char* help;
+  const Counter C::*field;
+};
+constexpr CounterDesc<StreamCounters> kStreamDescs[] = {
+#define LOUPE_X(name, help) {#name, help, &StreamCounters::name},
+    LOUPE_STREAM_COUNTERS(LOUPE_X)
+#undef LOUPE_X
+};
+constexpr CounterDesc<HttpCounters> kHttpDescs[] = {
+#define LOUPE_X(name, help) {#name, help, &HttpCounters::name},
+    LOUPE_HTTP_COUNTERS(LOUPE_X)
+#undef LOUPE_X
+};
+constexpr CounterDesc<SmtpCounters> kSmtpDescs[] = {
+#define LOUPE_X(name, help) {#name, help, &SmtpCounters::name},
+    LOUPE_SMTP_COUNTERS(LOUPE_X)
+#undef LOUPE_X
+};
+
+template <typename C, size_t N>
+void counter_families(const char* prefix, const CounterDesc<C> (&descs)[N],
+                      const std::vector<const Worker*>& workers, const C& (*get)(const Worker&),
+                      std::vector<MetricFamily>& out,
+                      std::initializer_list<std::string_view> gauges = {}) {
+  for (const CounterDesc<C>& d : descs) {
+    bool gauge = false;
+    for (std::string_view g : gauges) gauge |= g == d.name;
+    MetricFamily f = family(std::string("loupe_") + prefix + "_" + d.name + (gauge ? "" : "_total"),
+                            std::string("Per worker: ") + d.help + ".",
+                            gauge ? MetricType::Gauge : MetricType::Counter);
+    for (const Worker* w : workers)
+      sample(f, {{"worker", worker_label(*w)}}, static_cast<double>((get(*w).*d.field).get()));
+    out.push_back(std::move(f));
+  }
+}
+
+const StreamCounters& stream_counters(const Worker& w) { return w.sessions()->streams().counters(); }
+const HttpCounters& http_counters(const Worker& w) { return w.sessions()->http().counters(); }
+const SmtpCounters& smtp_counters(const Worker& w) { return w.sessions()->smtp().counters(); }
+
+void session_families(const std::vector<const Worker*>& workers, std::vector<MetricFamily>& out) {
+  counter_families("stream", kStreamDescs, workers, stream_counters, out,
+                   {"ooo_memory", "ooo_memory_peak"});
+  for (const bool bytes : {false, true}) {
+    MetricFamily f = family(bytes ? "loupe_stream_lost_bytes_total" : "loupe_stream_lost_total",
+                            bytes ? "Per worker: stream bytes not delivered, by reason "
+                                    "(docs/metrics.md lists them)."
+                                  : "Per worker: holes or segments not delivered, by reason "
+                                    "(docs/metrics.md lists them).",
+                            MetricType::Counter);
+    for (const Worker* w : workers) {
+      const StreamCounters& c = stream_counters(*w);
+      for (int r = 0; r < static_cast<int>(StreamLoss::count); r++)
+        sample(f, {{"worker", worker_label(*w)}, {"reason", kStreamLossNames[r]}},
+               static_cast<double>((bytes ? c.lost_bytes[r] : c.lost[r]).get()));
+    }
+    out.push_back(std::move(f));
+  }
+  counter_families("http", kHttpDescs, workers, http_counters, out);
+  counter_families("smtp", kSmtpDescs, workers, smtp_counters, out);
+}
 
 std::string read_password(const std::string& path) {
   std::ifstream in(path);
@@ -368,6 +440,15 @@ std::vector<MetricFamily> Metrics::families() {
     out.push_back(std::move(f));
   }
 
+  // Arkime sessions: reassembly, HTTP and SMTP, for the workers that have
+  // them (built when the first script set registered Arkime callbacks).
+  {
+    std::vector<const Worker*> with;
+    for (const auto& w : workers)
+      if (w->sessions() != nullptr) with.push_back(w.get());
+    if (!with.empty()) session_families(with, out);
+  }
+
   // Flow tables.
   {
     MetricFamily active =
@@ -642,6 +723,43 @@ std::vector<MetricFamily> Metrics::families() {
     }
     out.push_back(std::move(dropped));
 
+    if (const HttpClient* http = ss.http()) {
+      // ArkimeHttpService (contract 7.4), summed over the VMs' ports.
+      uint64_t ok = 0, timeout = 0, connect = 0, truncated = 0, shutdown = 0, refused = 0,
+               ring_full = 0, reload = 0, lost = 0;
+      for (size_t i = 0; i < http->ports(); i++) {
+        const HttpPortCounters& c = http->port(i).counters;
+        ok += c.ok.get();
+        timeout += c.timeout.get();
+        connect += c.connect.get();
+        truncated += c.truncated.get();
+        shutdown += c.shutdown_client.get() + c.shutdown_vm.get();
+        refused += c.refused.get();
+        ring_full += c.ring_full.get();
+        reload += c.reload.get();
+        lost += c.shutdown_lost.get();
+      }
+      MetricFamily req = family("loupe_lua_async_requests_total",
+                                "ArkimeHttpService requests by result: ok, timeout, connect, "
+                                "truncated, shutdown (answered at shutdown), refused (maxRequests "
+                                "outstanding, or the client stopped).",
+                                MetricType::Counter);
+      for (const auto& [result, v] : {std::pair<const char*, uint64_t>{"ok", ok},
+                                      {"timeout", timeout}, {"connect", connect},
+                                      {"truncated", truncated}, {"shutdown", shutdown},
+                                      {"refused", refused}})
+        sample(req, {{"result", result}}, static_cast<double>(v));
+      out.push_back(std::move(req));
+      MetricFamily drop = family("loupe_lua_async_dropped_total",
+                                 "ArkimeHttpService requests or replies dropped: ring_full (the "
+                                 "VM's request ring), reload (a reply for a replaced VM), shutdown "
+                                 "(no room for the reply at shutdown).",
+                                 MetricType::Counter);
+      for (const auto& [reason, v] : {std::pair<const char*, uint64_t>{"ring_full", ring_full},
+                                      {"reload", reload}, {"shutdown", lost}})
+        sample(drop, {{"reason", reason}}, static_cast<double>(v));
+      out.push_back(std::move(drop));
+    }
     if (const CacheStore* cache = ss.cache()) {
       const CacheStats cs = cache->stats();
       MetricFamily dropped_w = family("loupe_lua_cache_writes_dropped_total",

@@ -101,6 +101,8 @@ class ScriptSets {
   // lua.cache.snapshot_ms and sweeps expired keys every second.
   void tick_cache(uint64_t now_ns);
   const CacheStore* cache() const { return cache_.get(); }
+  // ArkimeHttpService's client (null until the first set is built).
+  const HttpClient* http() const { return http_.get(); }
   uint64_t cache_writes_dropped() const;
   const ControlScripts* control() const { return control_.get(); }
   // Control scripts' counters of the control VMs already replaced, by key:

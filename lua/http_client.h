@@ -179,6 +179,7 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   HttpPort& port(size_t i) { return *ports_[i]; }
+  const HttpPort& port(size_t i) const { return *ports_[i]; }
   size_t ports() const { return ports_.size(); }
   const HttpClientOptions& options() const { return opt_; }
 

@@ -249,6 +249,8 @@ def run(env, pcap, small, password_file, scripts):
     LINK.setup()
     proc, lines = start_loupe(env, loupe_cmd(
         env, port, "workers.count=2", "lua.scripts_dir=" + scripts,
+        # An Arkime session script: the reassembly, HTTP and SMTP families.
+        "lua.script_config=[{script: flow/arkime_http_headers, enabled: on}]",
         "metrics.basic_auth_user=" + USER,
         "metrics.basic_auth_password_file=" + password_file))
     if not any(url in l for l in lines):
@@ -292,6 +294,16 @@ def run(env, pcap, small, password_file, scripts):
         if lint.stdout or lint.stderr else ", nothing to say"))
     if lint.returncode != 0 or lint.stdout.strip() or lint.stderr.strip():
         fail("promtool check metrics is not clean")
+    for name in ("loupe_stream_segments_total", "loupe_stream_ooo_memory_peak",
+                 "loupe_stream_lost_bytes_total", "loupe_http_sessions_total",
+                 "loupe_smtp_messages_total", "loupe_worker_saves_held_total"):
+        if not re.search(r"^%s\{[^}]*worker=" % name, body, re.M):
+            fail("no per-worker %s in the scrape" % name)
+    segments = sum(float(v) for v in re.findall(r"^loupe_stream_segments_total\{[^}]*\} (\S+)",
+                                                 body, re.M))
+    if segments <= 0:
+        fail("loupe_stream_segments_total is 0 with an http_on script on TCP traffic")
+    print("Arkime session families present; %d TCP segments reassembled" % segments)
 
     time.sleep(1.0)  # the first replay's flows are detected and their calls made
     # A reload replaces every worker's VM: the Lua counters must not go down.
