@@ -59,8 +59,13 @@ FlowTable::FlowTable(const FlowConfig& config, const char* name, uint32_t worker
   params.socket_id = socket;
   // Extendable buckets: every one of `capacity` keys fits, whatever the hashes.
   // A deleted key's slot is freed by end_flow() or release(), not by the
-  // delete: a held entry keeps its index while its key is gone.
-  params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL;
+  // delete: a held entry keeps its index while its key is gone. DPDK
+  // supports that deferral with extendable buckets only in its lock-free
+  // mode (an emptied extendable bucket is recycled when the slot of the key
+  // that emptied it is freed; without that mode the delete writes to an
+  // array that was never allocated). One thread uses the table all the same.
+  params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE | RTE_HASH_EXTRA_FLAGS_NO_FREE_ON_DEL |
+                      RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
   hash_ = rte_hash_create(&params);
   if (hash_ == nullptr)
     throw std::runtime_error(std::string("flow table ") + name + ": cannot create the hash of " +

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "engine/flow/flow_key.h"
 #include "tests/unit/engine/flow/flow_test_util.h"
@@ -296,6 +297,35 @@ TEST_F(SmallFlowTableTest, HeldEntriesKeepTheirIndexNotTheirKey) {
   EXPECT_EQ(table_->held(), 0u);
   for (uint32_t k = 0; k < 300; k++) feed(nth(2000 + k), kT0 + 20'000 + k);
   EXPECT_EQ(table_->counters().active.get(), 64u);
+}
+
+// Keys that all hash alike overflow their two buckets into the hash's
+// extendable buckets; ending them empties those again, held or not (an
+// emptied extendable bucket is recycled when its key's slot is freed).
+TEST_F(FlowTableTest, CollidingKeysFillAndEmptyTheExtendableBuckets) {
+  sink_.base = &table_->flow(0);
+  constexpr uint32_t kSig = 0x5eed1234;  // the same hash for every key
+  for (int round = 0; round < 3; round++) {
+    std::vector<uint32_t> live;
+    for (uint32_t i = 0; i < 64; i++) {
+      const Decoded d = packet("10.9.0.1", static_cast<uint16_t>(2000 + i), "10.9.0.2", 53,
+                               IPPROTO_UDP);
+      FlowKey k;
+      const uint8_t side = make_flow_key(d, k);
+      const uint32_t idx = table_->find_or_create(k, kSig, kNoFlow, side, d, kT0 + round);
+      table_->update(idx, side, d, 60, kT0 + round);
+      live.push_back(idx);
+    }
+    EXPECT_EQ(table_->counters().active.get(), 64u);
+    sink_.hold = round == 1;  // the middle round holds every flow, then releases
+    sink_.held.clear();
+    table_->flush_all(EndReason::shutdown);
+    EXPECT_EQ(table_->counters().active.get(), 0u);
+    for (uint32_t idx : sink_.held)
+      if (table_->flow(idx).in_use == kFlowHeld) table_->release(idx);
+    EXPECT_EQ(table_->held(), 0u);
+  }
+  sink_.hold = false;
 }
 
 }  // namespace
