@@ -33,6 +33,7 @@
 #include "engine/control/alert_pipeline.h"
 #include "engine/control/record_writer.h"
 #include "engine/host/host_table.h"
+#include "engine/worker/session_counters.h"
 #include "engine/worker/sessions.h"
 #include "lua/http_client.h"
 #include "engine/worker/worker.h"
@@ -93,30 +94,9 @@ std::string version_of(std::string text, const std::string& product) {
 
 std::string worker_label(const Worker& w) { return std::to_string(w.id()); }
 
-// The counters of one X-macro list, by member: loupe_<prefix>_<name>_total
-// {worker}; the names in `gauges` are levels, not counts (no _total).
-template <typename C>
-struct CounterDesc {
-  const char* name;
-  const char* help;
-  const Counter C::*field;
-};
-constexpr CounterDesc<StreamCounters> kStreamDescs[] = {
-#define LOUPE_X(name, help) {#name, help, &StreamCounters::name},
-    LOUPE_STREAM_COUNTERS(LOUPE_X)
-#undef LOUPE_X
-};
-constexpr CounterDesc<HttpCounters> kHttpDescs[] = {
-#define LOUPE_X(name, help) {#name, help, &HttpCounters::name},
-    LOUPE_HTTP_COUNTERS(LOUPE_X)
-#undef LOUPE_X
-};
-constexpr CounterDesc<SmtpCounters> kSmtpDescs[] = {
-#define LOUPE_X(name, help) {#name, help, &SmtpCounters::name},
-    LOUPE_SMTP_COUNTERS(LOUPE_X)
-#undef LOUPE_X
-};
-
+// The counters of one list (engine/worker/session_counters.h) as
+// loupe_<prefix>_<name>_total{worker}; the names in `gauges` are levels,
+// not counts (no _total).
 template <typename C, size_t N>
 void counter_families(const char* prefix, const CounterDesc<C> (&descs)[N],
                       const std::vector<const Worker*>& workers, const C& (*get)(const Worker&),
@@ -139,7 +119,7 @@ const HttpCounters& http_counters(const Worker& w) { return w.sessions()->http()
 const SmtpCounters& smtp_counters(const Worker& w) { return w.sessions()->smtp().counters(); }
 
 void session_families(const std::vector<const Worker*>& workers, std::vector<MetricFamily>& out) {
-  counter_families("stream", kStreamDescs, workers, stream_counters, out,
+  counter_families("stream", kStreamCounterDescs, workers, stream_counters, out,
                    {"ooo_memory", "ooo_memory_peak"});
   for (const bool bytes : {false, true}) {
     MetricFamily f = family(bytes ? "loupe_stream_lost_bytes_total" : "loupe_stream_lost_total",
@@ -156,8 +136,8 @@ void session_families(const std::vector<const Worker*>& workers, std::vector<Met
     }
     out.push_back(std::move(f));
   }
-  counter_families("http", kHttpDescs, workers, http_counters, out);
-  counter_families("smtp", kSmtpDescs, workers, smtp_counters, out);
+  counter_families("http", kHttpCounterDescs, workers, http_counters, out);
+  counter_families("smtp", kSmtpCounterDescs, workers, smtp_counters, out);
 }
 
 std::string read_password(const std::string& path) {

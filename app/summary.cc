@@ -11,42 +11,22 @@
 
 #include "dpdk/pcap_source.h"
 #include "dpdk/port.h"
+#include "engine/worker/session_counters.h"
 #include "engine/worker/sessions.h"
 #include "engine/worker/worker.h"
 
 namespace loupe {
 namespace {
 
-// "name N, name N" for every counter of an X-macro list, zeros included
-// (a reader looks for the name).
-class CounterList {
- public:
-  void add(const char* name, const Counter& c) {
-    s_ += fmt::format("{}{} {}", s_.empty() ? "" : ", ", name, c.get());
-  }
-  const std::string& str() const { return s_; }
-
- private:
-  std::string s_;
-};
-#define LOUPE_LIST_COUNTER(name, help) list.add(#name, c.name);
-
-std::string list_of(const StreamCounters& c) {
-  CounterList list;
-  LOUPE_STREAM_COUNTERS(LOUPE_LIST_COUNTER)
-  return list.str();
+// "name N, name N" for every counter of a list, zeros included (a reader
+// looks for the name).
+template <typename C, size_t N>
+std::string list_of(const CounterDesc<C> (&descs)[N], const C& c) {
+  std::string s;
+  for (const CounterDesc<C>& d : descs)
+    s += fmt::format("{}{} {}", s.empty() ? "" : ", ", d.name, (c.*d.field).get());
+  return s;
 }
-std::string list_of(const HttpCounters& c) {
-  CounterList list;
-  LOUPE_HTTP_COUNTERS(LOUPE_LIST_COUNTER)
-  return list.str();
-}
-std::string list_of(const SmtpCounters& c) {
-  CounterList list;
-  LOUPE_SMTP_COUNTERS(LOUPE_LIST_COUNTER)
-  return list.str();
-}
-#undef LOUPE_LIST_COUNTER
 
 // "name N, name N" for the non-zero entries of a per-reason counter array.
 template <size_t N, typename Get>
@@ -113,14 +93,14 @@ void print_summary(FILE* out, const SummaryInput& in) {
       const StreamTable& st = ws->streams();
       const StreamCounters& sc = st.counters();
       line(fmt::format("worker {}: streams: {}; out-of-order memory cap {}", w.id(),
-                       list_of(sc), st.arena().capacity()));
+                       list_of(kStreamCounterDescs, sc), st.arena().capacity()));
       std::string lost;
       for (size_t i = 0; i < std::size(kStreamLossNames); i++)
         lost += fmt::format("{}{} {} ({} bytes)", i ? ", " : "", kStreamLossNames[i],
                             sc.lost[i].get(), sc.lost_bytes[i].get());
       line(fmt::format("worker {}: streams lost: {}", w.id(), lost));
-      line(fmt::format("worker {}: http: {}", w.id(), list_of(ws->http().counters())));
-      line(fmt::format("worker {}: smtp: {}", w.id(), list_of(ws->smtp().counters())));
+      line(fmt::format("worker {}: http: {}", w.id(), list_of(kHttpCounterDescs, ws->http().counters())));
+      line(fmt::format("worker {}: smtp: {}", w.id(), list_of(kSmtpCounterDescs, ws->smtp().counters())));
     }
     if (c.saves_held.get() || c.saves_hold_full.get())
       line(fmt::format("worker {}: final saves held {}, expired {}, not held (full) {}", w.id(),
